@@ -1,0 +1,1 @@
+"""People, organisations and how they log in."""

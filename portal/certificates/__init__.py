@@ -1,0 +1,1 @@
+"""School CA, issued certificates, CRL, trust anchors and the key store."""

@@ -1,0 +1,1 @@
+"""Outbox and delivery channels (WeChat Work message, SMS, log)."""

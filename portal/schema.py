@@ -1,0 +1,35 @@
+"""Every model, in dependency order: what migrations must produce and tests create."""
+
+from portal.accounts.models import Membership, Organization, User
+from portal.audit.models import AuditHead, Event
+from portal.certificates.models import Certificate, CertificateAuthority, KeyShare, OrgKey, TrustAnchor
+from portal.jobs import JobFailure
+from portal.notify.models import Outbox
+from portal.seals.models import GrantRequest, Seal, SealGrant
+from portal.signing.models import CC, Document, Participant, Placement, SignRequest, Task
+from portal.storage import Blob
+
+MODELS = [
+    User,
+    Organization,
+    Membership,
+    Certificate,
+    CertificateAuthority,
+    KeyShare,
+    OrgKey,
+    TrustAnchor,
+    Seal,
+    SealGrant,
+    GrantRequest,
+    Task,
+    Document,
+    Participant,
+    Placement,
+    SignRequest,
+    CC,
+    Event,
+    AuditHead,
+    Outbox,
+    JobFailure,
+    Blob,
+]

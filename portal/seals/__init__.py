@@ -1,0 +1,1 @@
+"""Seals, seal grants and grant requests; seal images and handwritten signatures."""

@@ -1,0 +1,1 @@
+"""Signing tasks: documents, participants, placements, sign requests and the flows."""

@@ -1,0 +1,1 @@
+"""Public online verification (在线验证) and the signing report."""
