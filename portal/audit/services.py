@@ -36,8 +36,10 @@ def record(actor, action: str, subject: str, data: dict | None = None) -> Event:
     with database.atomic():
         # The UPDATE takes the write lock first (row lock on PostgreSQL, database lock on
         # SQLite), so reading the head below cannot race another append.
-        if not AuditHead.update(seq=AuditHead.seq + 1).where(AuditHead.id == 1).execute():
-            AuditHead.create(id=1, seq=1, hash=GENESIS)
+        bump = AuditHead.update(seq=AuditHead.seq + 1).where(AuditHead.id == 1)
+        if not bump.execute():  # the very first event: make the head, racing writers may tie
+            AuditHead.insert(id=1, seq=0, hash=GENESIS).on_conflict_ignore().execute()
+            bump.execute()
         head = AuditHead.get_by_id(1)
         ip = request.remote_addr if has_request_context() else None
         event = Event(
