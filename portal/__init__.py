@@ -80,6 +80,7 @@ def _init_errors(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(e):
+        app.logger.warning("CSRF refused: %s", e.description)
         return render_error(400, "页面已过期或来源无法确认，请刷新页面后重试。")
 
     @app.errorhandler(500)

@@ -97,6 +97,8 @@ class Config:
 class TestConfig(Config):
     """Embedded settings in a throwaway directory; overrides come from the test."""
 
+    __test__ = False  # not a pytest class
+
     def __init__(self, var_dir: Path, **overrides):
         super().__init__(
             {"PORTAL_VAR_DIR": str(var_dir), "SESSION_COOKIE_SECURE": "0"}, load_env_file=False

@@ -8,6 +8,7 @@ import os
 import re
 
 import pytest
+from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.config import TestConfig
@@ -72,6 +73,15 @@ def _fresh_schema(backend: str):
         database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
+class PortalClient(FlaskClient):
+    """Gives every request a fresh app context (and `g`), as a real server does; the
+    fixture's long-lived context would otherwise share `g`, and its cached CSRF token."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def make_app(tmp_path, backend):
     """Build the app for this test's backend; keyword arguments override config."""
@@ -82,6 +92,7 @@ def make_app(tmp_path, backend):
             _pg_reachable()
             overrides.setdefault("DATABASE_URL", PG_URL)
         app = create_app(TestConfig(tmp_path / "var", **overrides))
+        app.test_client_class = PortalClient
         ctx = app.app_context()
         ctx.push()
         database.connect(reuse_if_open=True)
