@@ -105,5 +105,6 @@ def test_login_returns_to_the_page_asked_for(client, demo):
     response = client.get("/")
     assert response.headers["Location"] == "/login?next=%2F"
     token = csrf_token(client)
-    response = client.post("/login?next=/healthz", data={"username": "zhangwei", "password": "demo1234", "csrf_token": token})
+    data = {"username": "zhangwei", "password": "demo1234", "csrf_token": token}
+    response = client.post("/login?next=/healthz", data=data)
     assert response.headers["Location"] == "/healthz"
