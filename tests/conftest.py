@@ -5,35 +5,24 @@ reached makes its tests skip with the reason, except under CI=true, where it is 
 """
 
 import os
-import re
 
 import pytest
 from flask.testing import FlaskClient
+from helpers import drop_all_tables, pg_state, service_unavailable
 
 from portal import create_app
 from portal.config import TestConfig
 from portal.db import database
 from portal.schema import MODELS
 
-CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def service_unavailable(name: str, reason: str):
-    message = f"{name} is unreachable ({reason})"
-    if CI:
-        pytest.fail(message + "; CI=true requires it")
-    pytest.skip(message)
 
 
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
         both = metafunc.definition.get_closest_marker("both_databases")
         metafunc.parametrize("backend", ["sqlite", "postgresql"] if both else ["sqlite"])
-
-
-_pg_state = {"schema": False}
 
 
 def _pg_reachable():
@@ -45,29 +34,13 @@ def _pg_reachable():
         service_unavailable("PostgreSQL", str(e).strip().splitlines()[0])
 
 
-def drop_all_tables():
-    """Leave the connected database empty (tables and migration history)."""
-    db = database.obj
-    if _is_sqlite():
-        db.pragma("foreign_keys", 0)
-    for table in db.get_tables():
-        db.execute_sql(f'DROP TABLE "{table}"' + ("" if _is_sqlite() else " CASCADE"))
-    if _is_sqlite():
-        db.pragma("foreign_keys", 1)
-    _pg_state["schema"] = False
-
-
-def _is_sqlite() -> bool:
-    return database.obj.__class__.__name__.startswith("Sqlite")
-
-
 def _fresh_schema(backend: str):
     if backend == "sqlite":
         database.create_tables(MODELS)
-    elif not _pg_state["schema"]:
+    elif not pg_state["schema"]:
         drop_all_tables()
         database.create_tables(MODELS)
-        _pg_state["schema"] = True
+        pg_state["schema"] = True
     else:
         tables = ", ".join(f'"{m._meta.table_name}"' for m in MODELS)
         database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
@@ -123,16 +96,6 @@ def demo(app):
 
     demo_school.seed()
     return demo_school
-
-
-def csrf_token(client, path="/login") -> str:
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-def login(client, username="zhangwei", password="demo1234"):
-    token = csrf_token(client)
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
 
 
 @pytest.fixture

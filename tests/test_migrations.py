@@ -1,7 +1,7 @@
 """The migrations in migrations/ build exactly the schema the models describe, both ways."""
 
 import pytest
-from conftest import drop_all_tables
+from helpers import drop_all_tables
 
 from portal import migrate
 from portal.db import database

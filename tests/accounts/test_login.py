@@ -1,7 +1,7 @@
 """Local login: hashed passwords, one generic error, rate limits, CSRF, secure cookies."""
 
 import pytest
-from conftest import csrf_token, login
+from helpers import csrf_token, login
 
 from portal.accounts.models import User
 from portal.audit.models import Event

@@ -1,7 +1,7 @@
 """The shell: home page with the manual's four modules, error pages, health check."""
 
-from conftest import login
 from flask import Blueprint
+from helpers import login
 
 MODULES = ["单方文件签署", "校内多人会签", "多方签署", "在线验证"]
 
