@@ -1,3 +1,4 @@
+import shutil
 from dataclasses import dataclass
 
 from flask import Blueprint, current_app, jsonify, render_template
@@ -83,5 +84,7 @@ def healthz():
         checks["storage"] = "ok"
     except Exception as e:
         checks["storage"] = f"error: {type(e).__name__}"
-    healthy = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+    # Informational: without LibreOffice, PDF works and Word uploads are refused with a reason.
+    checks["word_conversion"] = "ok" if shutil.which("soffice") else "not available (LibreOffice not installed)"
+    healthy = all(v == "ok" or v.startswith("not ") for v in checks.values())
     return jsonify(status="ok" if healthy else "error", checks=checks), 200 if healthy else 503
