@@ -110,6 +110,7 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         issuer = pw.ForeignKeyField(column_name='issuer_id', field='id', model='self', null=True, on_delete='RESTRICT')
         serial = pw.CharField(max_length=64, unique=True)
         subject_dn = pw.TextField()
+        public_key = pw.CharField(index=True, max_length=130)
         der = pw.BlobField()
         not_before = pw.DateTimeField()
         not_after = pw.DateTimeField()
@@ -128,10 +129,51 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         certificate = pw.ForeignKeyField(column_name='certificate_id', field='id', model=migrator.orm['certificate'], on_delete='RESTRICT')
         wrapped_key = pw.BlobField()
         crl_number = pw.IntegerField(default=0)
+        crl_blob = pw.CharField(max_length=64, null=True)
+        crl_updated_at = pw.DateTimeField(null=True)
         created_at = pw.DateTimeField()
 
         class Meta:
             table_name = "certificate_authority"
+
+    @migrator.create_model
+    class KeyShare(pw.Model):
+        id = pw.AutoField()
+        public_id = pw.CharField(max_length=24, unique=True)
+        user = pw.ForeignKeyField(column_name='user_id', field='id', model=migrator.orm['user'], on_delete='RESTRICT')
+        public_key = pw.CharField(max_length=130)
+        certificate = pw.ForeignKeyField(column_name='certificate_id', field='id', model=migrator.orm['certificate'], null=True, on_delete='RESTRICT', unique=True)
+        wrapped_share = pw.BlobField()
+        wrapped_device_secret = pw.BlobField(null=True)
+        pin_verifier = pw.BlobField(null=True)
+        failed_attempts = pw.IntegerField(default=0)
+        locked_at = pw.DateTimeField(null=True)
+        auto_sign_minutes = pw.IntegerField(default=0)
+        last_confirmed_at = pw.DateTimeField(null=True)
+        created_at = pw.DateTimeField()
+
+        class Meta:
+            table_name = "key_share"
+
+    @migrator.create_model
+    class CosignSession(pw.Model):
+        id = pw.AutoField()
+        token = pw.CharField(max_length=64, unique=True)
+        purpose = pw.CharField(max_length=16)
+        user = pw.ForeignKeyField(column_name='user_id', field='id', model=migrator.orm['user'], on_delete='CASCADE')
+        key_share = pw.ForeignKeyField(column_name='key_share_id', field='id', model=migrator.orm['key_share'], null=True, on_delete='CASCADE')
+        digest = pw.CharField(max_length=64, null=True)
+        q1 = pw.CharField(max_length=130, null=True)
+        status = pw.CharField(default='open', max_length=16)
+        signature = pw.CharField(max_length=200, null=True)
+        context = pw.TextField()
+        created_at = pw.DateTimeField()
+        expires_at = pw.DateTimeField()
+        completed_at = pw.DateTimeField(null=True)
+
+        class Meta:
+            table_name = "cosign_session"
+            indexes = [(('key_share', 'q1'), True)]
 
     @migrator.create_model
     class Document(pw.Model):
@@ -217,22 +259,6 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
 
         class Meta:
             table_name = "job_failure"
-
-    @migrator.create_model
-    class KeyShare(pw.Model):
-        id = pw.AutoField()
-        certificate = pw.ForeignKeyField(column_name='certificate_id', field='id', model=migrator.orm['certificate'], on_delete='RESTRICT', unique=True)
-        wrapped_share = pw.BlobField()
-        wrapped_device_secret = pw.BlobField()
-        pin_verifier = pw.BlobField()
-        failed_attempts = pw.IntegerField(default=0)
-        locked_at = pw.DateTimeField(null=True)
-        auto_sign_minutes = pw.IntegerField(default=0)
-        last_confirmed_at = pw.DateTimeField(null=True)
-        created_at = pw.DateTimeField()
-
-        class Meta:
-            table_name = "key_share"
 
     @migrator.create_model
     class Membership(pw.Model):
@@ -378,8 +404,6 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
 
     migrator.remove_model('membership')
 
-    migrator.remove_model('key_share')
-
     migrator.remove_model('job_failure')
 
     migrator.remove_model('grant_request')
@@ -389,6 +413,10 @@ def rollback(migrator: Migrator, database: pw.Database, *, fake=False):
     migrator.remove_model('event')
 
     migrator.remove_model('document')
+
+    migrator.remove_model('cosign_session')
+
+    migrator.remove_model('key_share')
 
     migrator.remove_model('certificate_authority')
 

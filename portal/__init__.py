@@ -90,6 +90,7 @@ def _init_errors(app: Flask) -> None:
 
 def _init_cli(app: Flask) -> None:
     from portal import audit, demo, jobs, migrate
+    from portal.certificates import keystore
 
-    for group in (migrate.cli, demo.cli, audit.cli, jobs.cli):
+    for group in (migrate.cli, demo.cli, audit.cli, jobs.cli, keystore.cli):
         app.cli.add_command(group)

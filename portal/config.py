@@ -66,8 +66,14 @@ class Config:
         self.SECRET_KEY = secret_key or _secret_file(self.VAR_DIR, "secret_key", 32)
         # 128-bit SM4 key-encryption key, hex. Wraps key shares, org keys and ID numbers.
         self.PORTAL_KEK = kek or _secret_file(self.VAR_DIR, "portal_kek", 16)
-        if len(bytes.fromhex(self.PORTAL_KEK)) != 16:
-            raise ConfigError("PORTAL_KEK must be 32 hex digits (a 128-bit SM4 key)")
+        # Earlier KEKs, comma-separated, still accepted for unwrapping until `flask keys rotate`.
+        self.PORTAL_KEK_PREVIOUS = [k.strip() for k in (env("PORTAL_KEK_PREVIOUS") or "").split(",") if k.strip()]
+        for value in [self.PORTAL_KEK, *self.PORTAL_KEK_PREVIOUS]:
+            try:
+                if len(bytes.fromhex(value)) != 16:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError("PORTAL_KEK must be 32 hex digits (a 128-bit SM4 key)") from None
 
         # Demo passwords only work while this is on; never on by default in production.
         self.DEMO_MODE = _flag(env("PORTAL_DEMO"), default=not production)

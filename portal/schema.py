@@ -3,6 +3,7 @@
 from portal.accounts.models import Membership, Organization, User
 from portal.audit.models import AuditHead, Event
 from portal.certificates.models import Certificate, CertificateAuthority, KeyShare, OrgKey, TrustAnchor
+from portal.cosign.models import CosignSession
 from portal.jobs import JobFailure
 from portal.notify.models import Outbox
 from portal.seals.models import GrantRequest, Seal, SealGrant
@@ -18,6 +19,7 @@ MODELS = [
     KeyShare,
     OrgKey,
     TrustAnchor,
+    CosignSession,
     Seal,
     SealGrant,
     GrantRequest,

@@ -28,6 +28,7 @@ class Certificate(BaseModel):
     issuer = ForeignKeyField("self", null=True, backref="issued", on_delete="RESTRICT")
     serial = CharField(max_length=64, unique=True)  # hex
     subject_dn = TextField()
+    public_key = CharField(max_length=130, index=True)  # uncompressed SM2 point, hex
     der = BlobField()
     not_before = UTCDateTimeField()
     not_after = UTCDateTimeField()
@@ -44,16 +45,22 @@ class CertificateAuthority(BaseModel):
     certificate = ForeignKeyField(Certificate, on_delete="RESTRICT")
     wrapped_key = BlobField()
     crl_number = IntegerField(default=0)
+    crl_blob = CharField(max_length=64, null=True)  # storage key of the current CRL (DER)
+    crl_updated_at = UTCDateTimeField(null=True)
     created_at = UTCDateTimeField()
 
 
 class KeyShare(BaseModel):
-    """The server's half of a person's two-party SM2 key, and the PIN state guarding it."""
+    """The server's half d2 of a person's two-party SM2 key, and the PIN state guarding it.
+    It exists from key generation on; the certificate follows once the CA has issued it."""
 
-    certificate = ForeignKeyField(Certificate, unique=True, backref="key_share", on_delete="RESTRICT")
-    wrapped_share = BlobField()  # SM4 under the KEK
-    wrapped_device_secret = BlobField()  # released to the phone only after a PIN check
-    pin_verifier = BlobField()
+    public_id = PublicIdField()
+    user = ForeignKeyField(User, backref="key_shares", on_delete="RESTRICT")
+    public_key = CharField(max_length=130)  # the joint key P, uncompressed, hex
+    certificate = ForeignKeyField(Certificate, null=True, unique=True, backref="key_share", on_delete="RESTRICT")
+    wrapped_share = BlobField()  # d2, SM4 under the KEK
+    wrapped_device_secret = BlobField(null=True)  # released to the phone only after a PIN check
+    pin_verifier = BlobField(null=True)
     failed_attempts = IntegerField(default=0)
     locked_at = UTCDateTimeField(null=True)
     auto_sign_minutes = IntegerField(default=0)  # 0 = always ask for the PIN
