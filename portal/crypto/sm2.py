@@ -16,7 +16,7 @@ replaces this module for CA and organisation keys where one is available.
 """
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import gmpy2
@@ -25,24 +25,38 @@ from ecdsa.ellipticcurve import INFINITY, CurveFp, PointJacobi
 
 from portal.crypto.sm3 import sm3
 
-P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
-A = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC
-B = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93
-N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
-GX = 0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7
-GY = 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0
-
 DEFAULT_ID = b"1234567812345678"  # GM/T 0009 default user ID
 BLINDING_BITS = 64
 
-CURVE = CurveFp(P, A, B, 1)
-# python-ecdsa reduces a scalar modulo 2·order before multiplying. Declaring the generator's
-# "order" as n·2^(BLINDING_BITS+1) keeps a blinded scalar k + m·n intact (and sizes the
-# precomputed table for it); the real order is still n, so the product is k·G.
-_BLIND_BOUND = N << (BLINDING_BITS + 1)
-G = PointJacobi(CURVE, GX, GY, 1, _BLIND_BOUND, generator=True)
-# The plain generator for public scalars (verification).
-_G_PUBLIC = PointJacobi(CURVE, GX, GY, 1, N, generator=True)
+
+class Curve:
+    """A short-Weierstrass curve with cofactor 1: the SM2 recommended curve, or (for the
+    standard's worked examples only) its test curve."""
+
+    def __init__(self, name: str, p: int, a: int, b: int, n: int, gx: int, gy: int):
+        self.name, self.p, self.a, self.b, self.n, self.gx, self.gy = name, p, a, b, n, gx, gy
+        self.fp = CurveFp(p, a, b, 1)
+        # python-ecdsa reduces a scalar modulo 2·order before multiplying. Declaring the
+        # generator's "order" as n·2^(BLINDING_BITS+1) keeps a blinded scalar k + m·n intact (and
+        # sizes the precomputed table for it); the real order is still n, so the product is k·G.
+        self.g_blinded = PointJacobi(self.fp, gx, gy, 1, n << (BLINDING_BITS + 1), generator=True)
+        self.g_public = PointJacobi(self.fp, gx, gy, 1, n, generator=True)
+
+    def __repr__(self) -> str:
+        return f"<Curve {self.name}>"
+
+
+SM2P256 = Curve(
+    "sm2p256v1",
+    p=0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF,
+    a=0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC,
+    b=0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93,
+    n=0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123,
+    gx=0x32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7,
+    gy=0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0,
+)
+N = SM2P256.n
+G = SM2P256.g_blinded
 
 
 class SM2Error(ValueError):
@@ -57,17 +71,18 @@ def _i2b(x: int) -> bytes:
     return int(x).to_bytes(32, "big")
 
 
-def check_scalar(k: int, name: str = "scalar") -> int:
-    if not isinstance(k, int) or not 1 <= k <= N - 1:
+def check_scalar(k: int, name: str = "scalar", curve: Curve = SM2P256) -> int:
+    if not isinstance(k, int) or not 1 <= k <= curve.n - 1:
         raise SM2Error(f"{name} is outside [1, n-1]")
     return k
 
 
-def check_point(x: int, y: int) -> PointJacobi:
+def check_point(x: int, y: int, curve: Curve = SM2P256) -> PointJacobi:
     """The affine point (x, y) as a curve point, if it is on the curve (cofactor 1: in the group)."""
-    if not (0 <= x < P and 0 <= y < P) or (y * y - (x * x * x + A * x + B)) % P != 0:
+    p = curve.p
+    if not (0 <= x < p and 0 <= y < p) or (y * y - (x * x * x + curve.a * x + curve.b)) % p != 0:
         raise SM2Error("point is not on the SM2 curve")
-    return PointJacobi(CURVE, x, y, 1)
+    return PointJacobi(curve.fp, x, y, 1)
 
 
 def affine(point) -> tuple[int, int]:
@@ -76,48 +91,49 @@ def affine(point) -> tuple[int, int]:
     return int(point.x()), int(point.y())
 
 
-def random_scalar() -> int:
-    return secrets.randbelow(N - 1) + 1
+def random_scalar(curve: Curve = SM2P256) -> int:
+    return secrets.randbelow(curve.n - 1) + 1
 
 
-def mul_secret(k: int, point: PointJacobi | None = None):
+def mul_secret(k: int, point: PointJacobi | None = None, curve: Curve = SM2P256):
     """k·point (k·G if point is None) for a secret k, with scalar blinding."""
-    blinded = k + secrets.randbits(BLINDING_BITS) * N
+    blinded = k + secrets.randbits(BLINDING_BITS) * curve.n
     if point is None:
-        return G * blinded
+        return curve.g_blinded * blinded
     # Variable-base points carry no order, so python-ecdsa does not reduce the scalar.
     return point * blinded
 
 
-def inv_secret(k: int) -> int:
+def inv_secret(k: int, curve: Curve = SM2P256) -> int:
     """k⁻¹ mod n in time independent of k (Fermat, gmpy2.powmod_sec)."""
-    check_scalar(k)
-    return int(gmpy2.powmod_sec(k, N - 2, N))
+    check_scalar(k, curve=curve)
+    return int(gmpy2.powmod_sec(k, curve.n - 2, curve.n))
 
 
 @lru_cache(maxsize=256)
-def _precomputed(x: int, y: int) -> PointJacobi:
+def _precomputed(x: int, y: int, curve: Curve) -> PointJacobi:
     """A public key with its table of doublings (~40 KB, 1.3 ms once): the portal verifies the
     same few keys (CA, organisations, repeat signers) over and over, and a table halves it."""
-    return PointJacobi(CURVE, x, y, 1, N, generator=True)
+    return PointJacobi(curve.fp, x, y, 1, curve.n, generator=True)
 
 
-def mul_add_public(u: int, v: int, x: int, y: int):
+def mul_add_public(u: int, v: int, x: int, y: int, curve: Curve = SM2P256):
     """u·G + v·(x, y) for public scalars and a validated public point (verification)."""
-    return _G_PUBLIC.mul_add(u, _precomputed(x, y), v)
+    return curve.g_public.mul_add(u, _precomputed(x, y, curve), v)
 
 
 @dataclass(frozen=True)
 class PublicKey:
     x: int
     y: int
+    curve: Curve = field(default=SM2P256, repr=False, compare=False)
 
     def __post_init__(self):
-        check_point(self.x, self.y)
+        check_point(self.x, self.y, self.curve)
 
     @classmethod
-    def from_point(cls, point) -> "PublicKey":
-        return cls(*affine(point))
+    def from_point(cls, point, curve: Curve = SM2P256) -> "PublicKey":
+        return cls(*affine(point), curve)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "PublicKey":
@@ -126,27 +142,27 @@ class PublicKey:
             raise SM2Error("public key must be 65 bytes, uncompressed (04 ‖ X ‖ Y)")
         return cls(_to_int(data[1:33]), _to_int(data[33:]))
 
+    @classmethod
+    def from_hex(cls, value: str) -> "PublicKey":
+        return cls.from_bytes(bytes.fromhex(value))
+
     def to_bytes(self) -> bytes:
         return b"\x04" + _i2b(self.x) + _i2b(self.y)
 
+    def hex(self) -> str:
+        return self.to_bytes().hex()
+
     @property
     def point(self) -> PointJacobi:
-        return PointJacobi(CURVE, self.x, self.y, 1)
+        return PointJacobi(self.curve.fp, self.x, self.y, 1)
 
     def za(self, uid: bytes = DEFAULT_ID) -> bytes:
         """Z_A = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)."""
         if len(uid) * 8 > 0xFFFF:
             raise SM2Error("user ID too long")
-        return sm3(
-            (len(uid) * 8).to_bytes(2, "big")
-            + uid
-            + _i2b(A)
-            + _i2b(B)
-            + _i2b(GX)
-            + _i2b(GY)
-            + _i2b(self.x)
-            + _i2b(self.y)
-        )
+        c = self.curve
+        fields = (c.a, c.b, c.gx, c.gy, self.x, self.y)
+        return sm3((len(uid) * 8).to_bytes(2, "big") + uid + b"".join(map(_i2b, fields)))
 
     def digest(self, message: bytes, uid: bytes = DEFAULT_ID) -> int:
         """e = SM3(Z_A ‖ M) as an integer."""
@@ -154,20 +170,21 @@ class PublicKey:
 
     def verify_digest(self, e: int, r: int, s: int) -> bool:
         """GB/T 32918.2 §7.1 on a precomputed e."""
-        if not (1 <= r <= N - 1 and 1 <= s <= N - 1):
+        n = self.curve.n
+        if not (1 <= r <= n - 1 and 1 <= s <= n - 1):
             return False
-        t = (r + s) % N
+        t = (r + s) % n
         if t == 0:
             return False
-        point = mul_add_public(s, t, self.x, self.y)
+        point = mul_add_public(s, t, self.x, self.y, self.curve)
         if point == INFINITY:
             return False
-        return (e + int(point.x())) % N == r
+        return (e + int(point.x())) % n == r
 
     def verify(self, message: bytes, signature: bytes, uid: bytes = DEFAULT_ID) -> bool:
         """Check a DER SEQUENCE{r, s} signature over message."""
         try:
-            r, s = decode_signature(signature)
+            r, s = decode_signature(signature, self.curve)
         except SM2Error:
             return False
         return self.verify_digest(self.digest(message, uid), r, s)
@@ -176,16 +193,16 @@ class PublicKey:
 class PrivateKey:
     """An SM2 private key d ∈ [1, n−2] (1 + d must be invertible)."""
 
-    __slots__ = ("_d", "public_key")
+    __slots__ = ("_d", "curve", "public_key")
 
-    def __init__(self, d: int):
-        if not 1 <= d <= N - 2:
+    def __init__(self, d: int, curve: Curve = SM2P256):
+        if not isinstance(d, int) or not 1 <= d <= curve.n - 2:
             raise SM2Error("private key is outside [1, n-2]")
-        self._d = d
-        self.public_key = PublicKey.from_point(mul_secret(d))
+        self._d, self.curve = d, curve
+        self.public_key = PublicKey.from_point(mul_secret(d, curve=curve), curve)
 
     def __repr__(self) -> str:  # never show the secret
-        return f"<SM2 PrivateKey {self.public_key.to_bytes()[1:9].hex()}…>"
+        return f"<SM2 PrivateKey for {self.public_key.hex()[2:18]}…>"
 
     @classmethod
     def generate(cls) -> "PrivateKey":
@@ -201,23 +218,18 @@ class PrivateKey:
         return _i2b(self._d)
 
     def sign_digest(self, e: int, k: int | None = None) -> tuple[int, int]:
-        """GB/T 32918.2 §6.1 on a precomputed e. k is for test vectors only."""
-        d = self._d
-        inv_1d = inv_secret(d + 1)
+        """GB/T 32918.2 §6.1 on a precomputed e. A fixed k is for the standard's examples only."""
+        d, n = self._d, self.curve.n
+        inv_1d = inv_secret(d + 1, self.curve)
         while True:
-            nonce = check_scalar(k, "nonce") if k is not None else random_scalar()
-            x1 = int(mul_secret(nonce).x())
-            r = (e + x1) % N
-            if r == 0 or r + nonce == N:
-                if k is not None:
-                    raise SM2Error("the given nonce gives r = 0 or r + k = n")
-                continue
-            s = inv_1d * (nonce - r * d) % N
-            if s == 0:
-                if k is not None:
-                    raise SM2Error("the given nonce gives s = 0")
-                continue
-            return r, s
+            nonce = check_scalar(k, "nonce", self.curve) if k is not None else random_scalar(self.curve)
+            x1 = int(mul_secret(nonce, curve=self.curve).x())
+            r = (e + x1) % n
+            s = inv_1d * (nonce - r * d) % n
+            if r != 0 and r + nonce != n and s != 0:
+                return r, s
+            if k is not None:
+                raise SM2Error("the given nonce gives r = 0, r + k = n or s = 0")
 
     def sign(self, message: bytes, uid: bytes = DEFAULT_ID) -> bytes:
         """DER SEQUENCE{r, s} over SM3(Z_A ‖ message)."""
@@ -232,7 +244,7 @@ def encode_signature(r: int, s: int) -> bytes:
     return _SM2Signature({"r": r, "s": s}).dump()
 
 
-def decode_signature(der: bytes) -> tuple[int, int]:
+def decode_signature(der: bytes, curve: Curve = SM2P256) -> tuple[int, int]:
     """Parse DER SEQUENCE{r, s}, refusing anything but the one minimal encoding."""
     try:
         parsed = _SM2Signature.load(der, strict=True)
@@ -241,6 +253,6 @@ def decode_signature(der: bytes) -> tuple[int, int]:
         raise SM2Error(f"not a DER SM2 signature: {e}") from None
     if not (isinstance(r, int) and isinstance(s, int)) or encode_signature(r, s) != der:
         raise SM2Error("SM2 signature is not minimally DER-encoded")
-    if not (1 <= r <= N - 1 and 1 <= s <= N - 1):
+    if not (1 <= r <= curve.n - 1 and 1 <= s <= curve.n - 1):
         raise SM2Error("SM2 signature values are out of range")
     return r, s
