@@ -16,8 +16,8 @@ replaces this module for CA and organisation keys where one is available.
 """
 
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import gmpy2
 from asn1crypto.core import Integer, Sequence
@@ -110,16 +110,31 @@ def inv_secret(k: int, curve: Curve = SM2P256) -> int:
     return int(gmpy2.powmod_sec(k, curve.n - 2, curve.n))
 
 
-@lru_cache(maxsize=256)
-def _precomputed(x: int, y: int, curve: Curve) -> PointJacobi:
-    """A public key with its table of doublings (~40 KB, 1.3 ms once): the portal verifies the
-    same few keys (CA, organisations, repeat signers) over and over, and a table halves it."""
-    return PointJacobi(curve.fp, x, y, 1, curve.n, generator=True)
+_TABLE_KEYS = 256
+_tables: OrderedDict[tuple, PointJacobi | None] = OrderedDict()
+
+
+def _public_point(x: int, y: int, curve: Curve) -> PointJacobi:
+    """The point, with a table of its doublings once the key has been seen before.
+
+    A table (~40 KB, 1.3 ms to build) makes every later multiplication about twice as fast; the
+    portal verifies the same few keys (CA, organisations, repeat signers) over and over, but a
+    key seen once would only pay for it, so the table is built on the second sighting."""
+    key = (x, y, curve.name)
+    if key in _tables:
+        _tables.move_to_end(key)
+        if _tables[key] is None:
+            _tables[key] = PointJacobi(curve.fp, x, y, 1, curve.n, generator=True)
+        return _tables[key]
+    _tables[key] = None
+    while len(_tables) > _TABLE_KEYS:
+        _tables.popitem(last=False)
+    return PointJacobi(curve.fp, x, y, 1)
 
 
 def mul_add_public(u: int, v: int, x: int, y: int, curve: Curve = SM2P256):
     """u·G + v·(x, y) for public scalars and a validated public point (verification)."""
-    return curve.g_public.mul_add(u, _precomputed(x, y, curve), v)
+    return curve.g_public.mul_add(u, _public_point(x, y, curve), v)
 
 
 @dataclass(frozen=True)
