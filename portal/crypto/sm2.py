@@ -29,6 +29,24 @@ DEFAULT_ID = b"1234567812345678"  # GM/T 0009 default user ID
 BLINDING_BITS = 64
 
 
+class _PointA3(PointJacobi):
+    """A Jacobian point on a curve with a = −3 (the SM2 curve): doubling by dbl-2001-b, 3M + 5S
+    instead of the general formula's extra squaring and multiplication by a (about 18% off a
+    variable-base multiplication)."""
+
+    def _double(self, X1, Y1, Z1, p, a):
+        if not Z1 or not Y1:
+            return 0, 0, 0
+        delta = Z1 * Z1 % p
+        gamma = Y1 * Y1 % p
+        beta = X1 * gamma % p
+        alpha = 3 * (X1 - delta) * (X1 + delta) % p
+        X3 = (alpha * alpha - 8 * beta) % p
+        Z3 = ((Y1 + Z1) ** 2 - gamma - delta) % p
+        Y3 = (alpha * (4 * beta - X3) - 8 * gamma * gamma) % p
+        return X3, Y3, Z3
+
+
 class Curve:
     """A short-Weierstrass curve with cofactor 1: the SM2 recommended curve, or (for the
     standard's worked examples only) its test curve."""
@@ -41,6 +59,10 @@ class Curve:
         # sizes the precomputed table for it); the real order is still n, so the product is k·G.
         self.g_blinded = PointJacobi(self.fp, gx, gy, 1, n << (BLINDING_BITS + 1), generator=True)
         self.g_public = PointJacobi(self.fp, gx, gy, 1, n, generator=True)
+        self.point_class = _PointA3 if (a + 3) % p == 0 else PointJacobi
+
+    def point(self, x: int, y: int, **kwargs) -> PointJacobi:
+        return self.point_class(self.fp, x, y, 1, **kwargs)
 
     def __repr__(self) -> str:
         return f"<Curve {self.name}>"
@@ -82,7 +104,7 @@ def check_point(x: int, y: int, curve: Curve = SM2P256) -> PointJacobi:
     p = curve.p
     if not (0 <= x < p and 0 <= y < p) or (y * y - (x * x * x + curve.a * x + curve.b)) % p != 0:
         raise SM2Error("point is not on the SM2 curve")
-    return PointJacobi(curve.fp, x, y, 1)
+    return curve.point(x, y)
 
 
 def affine(point) -> tuple[int, int]:
@@ -124,17 +146,21 @@ def _public_point(x: int, y: int, curve: Curve) -> PointJacobi:
     if key in _tables:
         _tables.move_to_end(key)
         if _tables[key] is None:
-            _tables[key] = PointJacobi(curve.fp, x, y, 1, curve.n, generator=True)
+            _tables[key] = curve.point(x, y, order=curve.n, generator=True)
         return _tables[key]
     _tables[key] = None
     while len(_tables) > _TABLE_KEYS:
         _tables.popitem(last=False)
-    return PointJacobi(curve.fp, x, y, 1)
+    return curve.point(x, y)
 
 
 def mul_add_public(u: int, v: int, x: int, y: int, curve: Curve = SM2P256):
     """u·G + v·(x, y) for public scalars and a validated public point (verification)."""
-    return curve.g_public.mul_add(u, _public_point(x, y, curve), v)
+    point = _public_point(x, y, curve)
+    if point.order():  # both have tables: python-ecdsa multiplies each by its table and adds
+        return curve.g_public.mul_add(u, point, v)
+    # G's table plus a fast-doubling multiplication beats a joint NAF over plain doublings.
+    return curve.g_public * u + point * v
 
 
 @dataclass(frozen=True)
@@ -169,7 +195,7 @@ class PublicKey:
 
     @property
     def point(self) -> PointJacobi:
-        return PointJacobi(self.curve.fp, self.x, self.y, 1)
+        return self.curve.point(self.x, self.y)
 
     def za(self, uid: bytes = DEFAULT_ID) -> bytes:
         """Z_A = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)."""
