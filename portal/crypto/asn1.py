@@ -19,9 +19,11 @@ EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 
 
 def _add(enum_class, oid: str, name: str) -> None:
-    if oid not in enum_class._map:
-        enum_class._map[oid] = name
-        enum_class._reverse_map = None  # asn1crypto rebuilds it on next use
+    # Extend the reverse map in place: rebuilding it from _map would re-resolve names that
+    # asn1crypto maps from two OIDs (e.g. sha1_dsa) and change what they encode to.
+    enum_class._map.setdefault(oid, name)
+    if enum_class._reverse_map is not None:
+        enum_class._reverse_map.setdefault(name, oid)
 
 
 def register() -> None:

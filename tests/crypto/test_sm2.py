@@ -10,6 +10,7 @@ from gmssl import sm2 as gmssl_sm2
 from portal.crypto import asn1, sm2
 from portal.crypto.sm2 import N, PrivateKey, PublicKey, SM2Error
 
+
 def h(text: str) -> int:
     return int(text.replace(" ", ""), 16)
 
@@ -93,7 +94,7 @@ def test_gmssl_verifies_our_signatures_and_we_verify_gmssls():
     key = gmssl_key()
     peer = gmssl_sm2.CryptSM2(private_key=key.to_bytes().hex(), public_key=key.public_key.hex()[2:])
     ours = sm2.decode_signature(key.sign(b"contract"))
-    assert peer.verify_with_sm3("%064x%064x" % ours, b"contract")
+    assert peer.verify_with_sm3(f"{ours[0]:064x}{ours[1]:064x}", b"contract")
     theirs = peer.sign_with_sm3(b"contract")
     assert key.public_key.verify(b"contract", sm2.encode_signature(int(theirs[:64], 16), int(theirs[64:], 16)))
 
