@@ -13,7 +13,9 @@ export PYTHON
 .PHONY: run test deps deps-dev system-deps system-deps-test assets migrate seed worker bench lint
 
 run: deps migrate
+	@$(FLASK) ca init
 	@$(FLASK) demo seed
+	@$(FLASK) orgs issue-keys
 	@echo
 	@echo "E-Sign Portal: http://$(HOST):$(PORT)"
 	@echo "Demo logins (demo mode only):"

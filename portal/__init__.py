@@ -38,10 +38,12 @@ def create_app(config: Config | None = None) -> Flask:
     security.init_app(app)
 
     from portal.accounts.views import bp as accounts_bp
+    from portal.certificates.views import bp as certificates_bp
     from portal.home.views import bp as home_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(certificates_bp)
 
     _init_templates(app)
     _init_errors(app)
@@ -91,6 +93,7 @@ def _init_errors(app: Flask) -> None:
 def _init_cli(app: Flask) -> None:
     from portal import audit, demo, jobs, migrate
     from portal.certificates import keystore
+    from portal.certificates.cli import ca_cli, orgs_cli
 
-    for group in (migrate.cli, demo.cli, audit.cli, jobs.cli, keystore.cli):
+    for group in (migrate.cli, demo.cli, audit.cli, jobs.cli, keystore.cli, ca_cli, orgs_cli):
         app.cli.add_command(group)

@@ -78,6 +78,8 @@ class Config:
         # Demo passwords only work while this is on; never on by default in production.
         self.DEMO_MODE = _flag(env("PORTAL_DEMO"), default=not production)
         self.SCHOOL_NAME = env("PORTAL_SCHOOL_NAME", "示范大学")
+        # Where the portal is reached from outside: certificates point their CRL here.
+        self.PORTAL_PUBLIC_URL = (env("PORTAL_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
 
         # Cookies: Secure needs HTTPS, which the embedded portal on 127.0.0.1 does not have.
         self.SESSION_COOKIE_SECURE = _flag(env("SESSION_COOKIE_SECURE"), default=production)

@@ -8,9 +8,13 @@ from flask.cli import AppGroup
 from portal import audit
 from portal.accounts.models import Membership, Organization, OrgKind, User
 from portal.accounts.services import hash_password
+from portal.certificates import services as certificates
 from portal.db import database
 
 SCHOOL = ("示范大学", "school")
+# A made-up but well-formed unified social credit code: 12 (public institution registered by the
+# establishment authority), 110108 (Haidian, Beijing), organisation code MB0000000, check digit H.
+SCHOOL_USCC = "12110108MB0000000H"
 # (name, short code, kind): two colleges and three admin units.
 ORGANIZATIONS = (
     ("信息工程学院", "xxgc", OrgKind.COLLEGE),
@@ -95,6 +99,15 @@ def seed() -> int:
                     defaults={"position": d.position, "is_leader": d.is_leader},
                 )
                 created += new
+        if not school.uscc:
+            school.uscc = SCHOOL_USCC
+            school.save()
+            created += 1
+        # The demo school is usable for signing as soon as it is seeded, so seeding sets up the
+        # school CA when `flask ca init` has not run yet (init_ca never replaces an existing one)
+        # and then gives every unit its key; issue_org_keys itself never creates a CA.
+        created += len(certificates.init_ca())
+        created += len(certificates.issue_org_keys())
         if created:
             audit.record(None, "demo.seed", f"organization:{school.public_id}", {"created": created})
     return created
