@@ -10,6 +10,7 @@ from portal.accounts.models import Membership, Organization, OrgKind, User
 from portal.accounts.services import hash_password
 from portal.certificates import services as certificates
 from portal.db import database
+from portal.seals import services as seals
 
 SCHOOL = ("示范大学", "school")
 # A made-up but well-formed unified social credit code: 12 (public institution registered by the
@@ -108,6 +109,9 @@ def seed() -> int:
         # and then gives every unit its key; issue_org_keys itself never creates a CA.
         created += len(certificates.init_ca())
         created += len(certificates.issue_org_keys())
+        # Each unit gets its official seal, the school a contract seal and 财务处 the finance seal;
+        # who may use them is granted separately.
+        created += len(seals.ensure_org_seals(orgs.values(), finance_office=orgs["cwc"]))
         if created:
             audit.record(None, "demo.seed", f"organization:{school.public_id}", {"created": created})
     return created

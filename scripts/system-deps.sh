@@ -7,7 +7,7 @@ purpose=${1:-run}
 need=() optional=()
 
 command -v npm >/dev/null || need+=(nodejs npm)
-fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-wqy-zenhei)
+fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-noto-cjk)
 command -v soffice >/dev/null || optional+=(libreoffice-writer-nogui)
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need+=(chromium)
@@ -35,7 +35,7 @@ for pkg in "${need[@]}"; do
   case $pkg in
     nodejs|npm) echo "missing: Node.js and npm (front-end packages). Install: sudo apt-get install nodejs npm" >&2; status=1 ;;
     python3-venv) echo "missing: Python venv support. Install: sudo apt-get install python3-venv" >&2; status=1 ;;
-    fonts-wqy-zenhei) echo "missing: a CJK font (seal images need one). Install: sudo apt-get install fonts-wqy-zenhei" >&2 ;;
+    fonts-noto-cjk) echo "missing: a CJK font (seal images need one). Install: sudo apt-get install fonts-noto-cjk" >&2 ;;
     chromium) echo "missing: Chromium (browser tests skip without it). Install: sudo apt-get install chromium" >&2 ;;
     qpdf) echo "missing: qpdf (the PDF structure oracle in tests). Install: sudo apt-get install qpdf" >&2 ;;
   esac
