@@ -8,10 +8,10 @@ need=() optional=()
 
 command -v npm >/dev/null || need+=(nodejs npm)
 fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-noto-cjk)
+command -v qpdf >/dev/null || need+=(qpdf)  # repairs damaged uploads before signing
 command -v soffice >/dev/null || optional+=(libreoffice-writer-nogui)
 if [ "$purpose" = test ]; then
   command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need+=(chromium)
-  command -v qpdf >/dev/null || need+=(qpdf)
 fi
 py=${PYTHON:-python3}
 "$py" -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
@@ -37,7 +37,7 @@ for pkg in "${need[@]}"; do
     python3-venv) echo "missing: Python venv support. Install: sudo apt-get install python3-venv" >&2; status=1 ;;
     fonts-noto-cjk) echo "missing: a CJK font (seal images need one). Install: sudo apt-get install fonts-noto-cjk" >&2 ;;
     chromium) echo "missing: Chromium (browser tests skip without it). Install: sudo apt-get install chromium" >&2 ;;
-    qpdf) echo "missing: qpdf (the PDF structure oracle in tests). Install: sudo apt-get install qpdf" >&2 ;;
+    qpdf) echo "missing: qpdf (repairs damaged PDFs at upload). Install: sudo apt-get install qpdf" >&2; status=1 ;;
   esac
 done
 for pkg in "${optional[@]}"; do
