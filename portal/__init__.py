@@ -94,6 +94,7 @@ def _init_cli(app: Flask) -> None:
     from portal import audit, demo, jobs, migrate
     from portal.certificates import keystore
     from portal.certificates.cli import ca_cli, orgs_cli
+    from portal.signing.cli import cli as pdf_cli
 
-    for group in (migrate.cli, demo.cli, audit.cli, jobs.cli, keystore.cli, ca_cli, orgs_cli):
+    for group in (migrate.cli, demo.cli, audit.cli, jobs.cli, keystore.cli, ca_cli, orgs_cli, pdf_cli):
         app.cli.add_command(group)

@@ -19,6 +19,7 @@ life, on the fly (`current_crl`), so a quiet week never leaves the published CRL
 from collections.abc import Callable
 from datetime import timedelta
 
+from asn1crypto import x509 as asn1_x509
 from asn1crypto.x509 import Name
 from flask import current_app
 from peewee import IntegrityError
@@ -33,10 +34,12 @@ from portal.certificates.models import (
     CertificateStatus,
     KeyShare,
     OrgKey,
+    TrustAnchor,
 )
 from portal.crypto import x509
 from portal.crypto.sm2 import PrivateKey, PublicKey
 from portal.db import database, utcnow
+from portal.pdf.verify import RevocationStatus
 
 ROOT, ISSUING = "root", "issuing"
 ROOT_VALIDITY = timedelta(days=20 * 365)
@@ -194,6 +197,23 @@ def is_initialised() -> bool:
 def chain() -> list[bytes]:
     """[issuing CA certificate, root certificate], DER: what a relying party needs besides the leaf."""
     return [bytes(_authority(ISSUING).certificate.der), bytes(_authority(ROOT).certificate.der)]
+
+
+def trust_anchors() -> list[bytes]:
+    """What the verifier trusts: the school's root CA and every CA an admin imported."""
+    anchors = [bytes(_authority(ROOT).certificate.der)] if is_initialised() else []
+    return anchors + [bytes(a.der) for a in TrustAnchor.select(TrustAnchor.der)]
+
+
+def revocation_status(certificate: asn1_x509.Certificate) -> RevocationStatus | None:
+    """The platform's own answer on a certificate it issued (the verifier's `is_revoked`
+    callback): None when the certificate is not one of ours, so imported CAs' CRLs decide."""
+    issued = Certificate.get_or_none(Certificate.serial == x509.serial_hex(certificate.serial_number))
+    if issued is None or bytes(issued.der) != certificate.dump():
+        return None
+    if issued.status != CertificateStatus.REVOKED:
+        return RevocationStatus(revoked=False)
+    return RevocationStatus(revoked=True, revoked_at=issued.revoked_at, reason=issued.revocation_reason)
 
 
 # ---------------------------------------------------------------------------------------------
