@@ -95,7 +95,17 @@ def describe(data: bytes, max_pages: int) -> dict:
     reader = writer.prev
     if reader.encrypted:
         raise Refusal("encrypted", "/Encrypt in trailer")
+    perms = reader.root.get("/Perms")
+    if isinstance(perms, generic.DictionaryObject) and "/DocMDP" in perms:
+        # A certification signature forbids what signing here adds (seal widgets): pyHanko and
+        # Adobe rate it as tampering, so the file is refused rather than signed and broken.
+        raise Refusal("certified", "/Perms /DocMDP in the catalog")
+    if reader.xrefs.hybrid_xrefs_present:
+        # Readers that ignore /XRefStm see other objects than those that follow it, so no verifier
+        # can vouch for what was signed; qpdf's rewrite has one cross-reference section.
+        raise Damaged("hybrid cross-reference tables (/XRefStm)")
 
+    read_every_object(reader)
     try:
         pages = walk_pages(reader, max_pages)
         is_signed = any(True for _ in enumerate_sig_fields(reader, filled_status=True))
@@ -117,6 +127,20 @@ def describe(data: bytes, max_pages: int) -> dict:
     finally:
         document.close()
     return {"pages": pages, "is_signed": is_signed, "version": f"{major}.{minor}", "repaired": False}
+
+
+def read_every_object(reader) -> None:
+    """Parse every object the cross-reference sections name. The signer touches few of them, but
+    the verifier's change analysis compares them all, so a broken stream (a wrong /Length, no
+    `endstream`) must be found now, while qpdf can still rebuild it, and not after signing."""
+    refs = set()
+    for revision in range(reader.xrefs.total_revisions):
+        refs |= reader.xrefs.explicit_refs_in_revision(revision) - reader.xrefs.refs_freed_in_revision(revision)
+    for ref in refs:
+        try:
+            reader.get_object(ref)
+        except Exception as e:
+            raise Damaged(f"object {ref.idnum} {ref.generation} cannot be read: {type(e).__name__}: {e}") from None
 
 
 def walk_pages(reader, max_pages: int) -> list[dict]:

@@ -12,6 +12,7 @@ REASONS = frozenset(
         "damaged",  # a PDF the signer cannot open or update, even after repair
         "encrypted",  # encrypted or password-protected (PDF or Word)
         "no_pages",  # a PDF with zero pages
+        "certified",  # carries a certification (DocMDP) signature: any seal added would break it
         "too_many_pages",  # more pages than the configured limit
         "too_large",  # more bytes than the configured limit
         "timeout",  # parsing did not finish within the time limit

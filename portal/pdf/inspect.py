@@ -112,6 +112,7 @@ def _refusal(reason: str, detail: str, *, max_pages: int) -> PdfRefused:
         "signed_needs_repair": "PDF 文件已含签名但结构有误，修复会使原有签名失效，请上传未损坏的文件。",
         "encrypted": "PDF 文件已加密（设置了打开密码或权限密码），无法在其上签署，请解除加密后重新上传。",
         "no_pages": "PDF 文件中没有任何页面，请检查文件后重新上传。",
+        "certified": "PDF 文件带有认证签名（禁止修改），再盖章签署会使该签名失效，请上传未经认证的文件。",
         "too_many_pages": f"PDF 文件超过 {max_pages} 页的上限，请拆分后重新上传。",
     }
     public = "damaged" if reason == "signed_needs_repair" else reason

@@ -521,7 +521,9 @@ def _own_attributes(node: generic.DictionaryObject) -> dict:
 
 
 def _numbers(value) -> list[float] | None:
-    return None if value is None else [float(v) for v in value]
+    if value is None:
+        return None
+    return [float(v.get_object() if isinstance(v, generic.IndirectObject) else v) for v in value.get_object()]
 
 
 def _damaged(detail: str) -> PdfRefused:
