@@ -13,7 +13,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from portal.pdf import inspect as inspect_module
-from portal.pdf.errors import REASONS, PdfRefused
+from portal.pdf.errors import PdfRefused
 from portal.pdf.inspect import inspect
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
