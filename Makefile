@@ -31,7 +31,7 @@ worker: deps migrate
 	$(FLASK) jobs worker
 
 bench: deps-dev
-	@for b in bench/*.py; do [ -e "$$b" ] || continue; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do $(BIN)/python $$b || exit 1; done
 
 lint: deps-dev
 	$(BIN)/ruff check .

@@ -20,8 +20,10 @@ def live_server(app, demo):
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module. Playwright's sync API keeps an event loop running in this
+    thread while it is alive, which would break later tests that call asyncio.run (pyHanko)."""
     if not Path(CHROMIUM).exists():
         service_unavailable("Chromium", f"{CHROMIUM} not found; install the chromium package")
     from playwright.sync_api import sync_playwright

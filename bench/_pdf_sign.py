@@ -194,7 +194,7 @@ def row(name: str, ours: float, theirs: float, target: float) -> None:
 MEMORY_PROBE = """
 import sys, tracemalloc
 sys.path.insert(0, {root!r})
-from bench.pdf_sign import seal_image, sm2_signer
+from bench._pdf_sign import seal_image, sm2_signer
 from portal.pdf import sign
 from portal.pdf.placement import MM, Placement
 seal, signer = seal_image(), sm2_signer()
