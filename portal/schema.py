@@ -1,6 +1,6 @@
 """Every model, in dependency order: what migrations must produce and tests create."""
 
-from portal.accounts.models import Membership, Organization, User
+from portal.accounts.models import Membership, OneTimeCode, Organization, RealNameRequest, User
 from portal.audit.models import AuditHead, Event
 from portal.certificates.models import Certificate, CertificateAuthority, KeyShare, OrgKey, TrustAnchor
 from portal.cosign.models import CosignSession
@@ -14,6 +14,8 @@ MODELS = [
     User,
     Organization,
     Membership,
+    RealNameRequest,
+    OneTimeCode,
     Certificate,
     CertificateAuthority,
     KeyShare,

@@ -74,3 +74,35 @@ class Membership(BaseModel):
 
     class Meta:
         indexes = ((("user", "organization"), True),)
+
+
+class RealNameRequest(BaseModel):
+    """One attempt at real-name authentication (实名认证): what the person entered and how the
+    chosen provider (admin review or face verification) answered."""
+
+    public_id = PublicIdField()
+    user = ForeignKeyField(User, backref="real_name_requests", on_delete="CASCADE")
+    name = CharField(max_length=64)
+    id_number_enc = BlobField()  # SM4 under the KEK
+    id_number_masked = CharField(max_length=24)
+    mobile = CharField(max_length=20)
+    provider = CharField(max_length=16)  # review | face
+    status = CharField(max_length=16, default=RealNameStatus.PENDING, index=True)  # pending | verified | rejected
+    provider_session = CharField(max_length=128, null=True)  # the provider's id for this verification
+    provider_url = CharField(max_length=1024, null=True)  # where the phone goes (face: the H5 link)
+    reason = CharField(max_length=255, default="")  # why it was rejected
+    decided_by = ForeignKeyField(User, null=True, backref="+", on_delete="SET NULL")
+    decided_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField()
+
+
+class OneTimeCode(BaseModel):
+    """A short-lived, single-use code a QR code carries from the PC to the phone: the certificate
+    activation code (协同签名工具), or the link that opens the handwriting pad."""
+
+    code = CharField(max_length=64, unique=True)
+    purpose = CharField(max_length=16)  # activation | handwriting
+    user = ForeignKeyField(User, backref="+", on_delete="CASCADE")
+    expires_at = UTCDateTimeField()
+    used_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField()

@@ -63,7 +63,7 @@ def wrapped_by_current(blob: bytes) -> bool:
 
 def wrapped_columns():
     """Every column holding a wrapped secret, with its purpose."""
-    from portal.accounts.models import User
+    from portal.accounts.models import RealNameRequest, User
     from portal.certificates.models import CertificateAuthority, KeyShare, OrgKey
     from portal.signing.models import Participant
 
@@ -73,6 +73,7 @@ def wrapped_columns():
         (KeyShare, KeyShare.wrapped_share, "key-share"),
         (KeyShare, KeyShare.wrapped_device_secret, "device-secret"),
         (User, User.id_number_enc, "id-number"),
+        (RealNameRequest, RealNameRequest.id_number_enc, "id-number"),
         (Participant, Participant.external_id_number_enc, "id-number"),
     ]
 
