@@ -2,6 +2,7 @@
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,29 @@ def csrf_token(client, path="/login") -> str:
 def login(client, username="zhangwei", password="demo1234"):
     token = csrf_token(client)
     return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+# --- PDFs -----------------------------------------------------------------------------------------
+
+SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+PDF_CORPUS = SHARED_CORPUS / "pdf"
+needs_pdf_corpus = pytest.mark.skipif(not PDF_CORPUS.is_dir(), reason=f"the shared PDF corpus is not at {PDF_CORPUS}")
+
+
+def corpus_pdf(name: str) -> bytes:
+    return (PDF_CORPUS / name).read_bytes()
+
+
+def build_pdf(objects: list[bytes], *, trailer: bytes = b"", header: bytes = b"%PDF-1.7\n") -> bytes:
+    """A PDF of the given object bodies (object n is objects[n-1], object 1 the catalog), with a
+    classic cross-reference table; `trailer` adds entries to the trailer dictionary."""
+    out = bytearray(header)
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, trailer, xref)
+    return bytes(out)

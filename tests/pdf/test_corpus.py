@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import PDF_CORPUS
 
 from portal.crypto import x509
 from portal.crypto.sm2 import PrivateKey
@@ -20,8 +21,7 @@ from portal.pdf.sign import sign_revision, sm2_cms_signer
 from portal.pdf.verify import verify_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
-FILES = sorted(CORPUS.glob("*.pdf")) if CORPUS.is_dir() else []
+FILES = sorted(PDF_CORPUS.glob("*.pdf")) if PDF_CORPUS.is_dir() else []
 SECONDS_PER_FILE = 60  # far above the slowest file (~0.6 s): only a hang reaches it
 
 
@@ -73,7 +73,7 @@ def deadline():
     signal.signal(signal.SIGALRM, previous)
 
 
-@pytest.mark.skipif(not FILES, reason=f"the corpus is absent ({CORPUS})")
+@pytest.mark.skipif(not FILES, reason=f"the corpus is absent ({PDF_CORPUS})")
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_a_real_world_pdf_is_signed_and_verifies_or_is_refused_with_a_reason(path, school, outcomes, deadline):
     ca, signer, seal = school

@@ -7,36 +7,14 @@ is absent. Files the corpus lacks (no pages, a parser-stalling page tree) are bu
 import os
 import signal
 import time
-from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+from helpers import build_pdf, corpus_pdf, needs_pdf_corpus
 
 from portal.pdf import inspect as inspect_module
 from portal.pdf.errors import PdfRefused
 from portal.pdf.inspect import inspect
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared PDF corpus is not at {CORPUS}")
-
-
-def corpus(name: str) -> bytes:
-    return (CORPUS / name).read_bytes()
-
-
-def build_pdf(objects: list[bytes]) -> bytes:
-    """A PDF of the given object bodies (object n is objects[n-1], object 1 the catalog)."""
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def refusal(data: bytes, **limits) -> PdfRefused:
@@ -45,9 +23,9 @@ def refusal(data: bytes, **limits) -> PdfRefused:
     return caught.value
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_text_pdf_reports_its_pages_sizes_and_version():
-    info = inspect(corpus("tracemonkey.pdf"))
+    info = inspect(corpus_pdf("tracemonkey.pdf"))
     assert info.page_count == len(info.pages) == 14
     first = info.pages[0]
     assert (first.width, first.height, first.rotation) == (612, 792, 0)
@@ -58,12 +36,12 @@ def test_a_text_pdf_reports_its_pages_sizes_and_version():
     assert info.repaired is None
 
 
-@needs_corpus
+@needs_pdf_corpus
 @pytest.mark.parametrize(
     ("name", "rotation"), [("hello_world_rotated.pdf", 90), ("issue14415.pdf", 180), ("pr20043.pdf", 270)]
 )
 def test_a_rotated_page_reports_its_rotation_and_the_size_it_is_displayed_at(name, rotation):
-    page = inspect(corpus(name)).pages[0]
+    page = inspect(corpus_pdf(name)).pages[0]
     assert page.rotation == rotation
     if rotation == 180:
         assert (page.display_width, page.display_height) == (page.width, page.height)
@@ -71,22 +49,22 @@ def test_a_rotated_page_reports_its_rotation_and_the_size_it_is_displayed_at(nam
         assert (page.display_width, page.display_height) == (page.height, page.width)
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_cropped_page_reports_its_crop_box_as_the_visible_size():
-    page = inspect(corpus("bug1669097.pdf")).pages[0]
+    page = inspect(corpus_pdf("bug1669097.pdf")).pages[0]
     x0, y0, x1, y1 = page.crop_box
     assert page.media_box == (0, 0, 612, 792)
     assert (x0, y0, x1, y1) == pytest.approx((97.6266, 607.744, 467.874, 748.975))
     assert (page.width, page.height) == pytest.approx((x1 - x0, y1 - y0))
 
 
-@needs_corpus
+@needs_pdf_corpus
 @pytest.mark.parametrize(
     "name", ["hello_world_rotated.pdf", "pr20043.pdf", "bug1669097.pdf", "issue7872.pdf", "boundingBox_invalid.pdf"]
 )
 def test_reported_page_sizes_are_the_sizes_pdfium_displays(name):
     """Our geometry feeds seal placement on pdfium's previews, so the two must agree (odd boxes included)."""
-    data = corpus(name)
+    data = corpus_pdf(name)
     try:
         info = inspect(data)
     except PdfRefused as refused:  # a file with a page of no visible area is refused; pdfium agrees
@@ -101,17 +79,17 @@ def test_reported_page_sizes_are_the_sizes_pdfium_displays(name):
     document.close()
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_signed_pdf_is_reported_as_signed():
-    assert inspect(corpus("signed_verified.pdf")).is_signed
+    assert inspect(corpus_pdf("signed_verified.pdf")).is_signed
 
 
-@needs_corpus
+@needs_pdf_corpus
 @pytest.mark.parametrize("name", ["issue3371.pdf", "print_protection.pdf", "empty_protected.pdf", "issue7665.pdf"])
 def test_an_encrypted_pdf_is_refused_with_加密_in_the_message(name):
     """Files with an open password and files with only a permissions password alike (print_protection.pdf
     opens without a password in a viewer); issue7665.pdf is also too broken for pyHanko to read."""
-    refused = refusal(corpus(name))
+    refused = refusal(corpus_pdf(name))
     assert refused.reason == "encrypted"
     assert "加密" in refused.message_zh
 
@@ -122,34 +100,34 @@ def test_a_file_that_is_not_a_pdf_is_refused_with_不是_PDF_in_the_message():
     assert "不是 PDF" in refused.message_zh
 
 
-@needs_corpus
+@needs_pdf_corpus
 @pytest.mark.parametrize("name", ["bug1020226.pdf", "REDHAT-1531897-0.pdf", "poppler-85140-0.pdf"])
 def test_a_damaged_pdf_is_refused_with_损坏_in_the_message(name):
-    refused = refusal(corpus(name))
+    refused = refusal(corpus_pdf(name))
     assert refused.reason == "damaged"
     assert "损坏" in refused.message_zh
     assert refused.detail  # the technical cause, for the log
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_page_tree_with_a_cycle_is_refused_as_damaged_not_looped_over():
-    refused = refusal(corpus("Pages-tree-refs.pdf"))
+    refused = refusal(corpus_pdf("Pages-tree-refs.pdf"))
     assert refused.reason == "damaged"
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_repairable_pdf_is_accepted_with_the_repaired_bytes_to_store():
     """comments.pdf has a truncated compressed stream pyHanko cannot read; qpdf's rewrite opens everywhere."""
-    info = inspect(corpus("comments.pdf"))
+    info = inspect(corpus_pdf("comments.pdf"))
     assert info.repaired is not None and info.repaired.startswith(b"%PDF-")
     again = inspect(info.repaired)
     assert again.repaired is None
     assert again.page_count == info.page_count == 14
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_signed_pdf_that_needs_repair_is_refused_because_repair_would_break_its_signature():
-    broken = corpus("signed_verified.pdf").replace(b"startxref", b"startxreX")
+    broken = corpus_pdf("signed_verified.pdf").replace(b"startxref", b"startxreX")
     refused = refusal(broken)
     assert refused.reason == "damaged"
     assert "签名" in refused.message_zh
@@ -162,9 +140,9 @@ def test_a_pdf_without_pages_is_refused():
     assert "没有任何页面" in refused.message_zh
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_pdf_over_the_page_limit_is_refused_with_the_limit_in_the_message():
-    refused = refusal(corpus("tracemonkey.pdf"), max_pages=10)
+    refused = refusal(corpus_pdf("tracemonkey.pdf"), max_pages=10)
     assert refused.reason == "too_many_pages"
     assert "10 页" in refused.message_zh
 
@@ -230,10 +208,10 @@ def test_a_parser_crash_is_refused_as_damaged_not_raised(tmp_path, monkeypatch):
     assert str(-signal.SIGSEGV) in refused.detail
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_certified_pdf_is_refused_because_a_seal_would_break_its_certification():
     """(Every corpus file's outcome is tested in test_corpus.py.)"""
-    refused = refusal(corpus("xfa_filled_imm1344e.pdf"))
+    refused = refusal(corpus_pdf("xfa_filled_imm1344e.pdf"))
     assert refused.reason == "certified" and "认证签名" in refused.message_zh
 
 

@@ -2,36 +2,14 @@
 
 import io
 import math
-from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
+from helpers import build_pdf, corpus_pdf, needs_pdf_corpus
 from PIL import Image
 
 from portal.pdf.errors import PdfRefused
 from portal.pdf.render import MAX_PIXELS, MEDIA_TYPE, open_document, render_page, render_pages
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the shared PDF corpus is not at {CORPUS}")
-
-
-def corpus(name: str) -> bytes:
-    return (CORPUS / name).read_bytes()
-
-
-def build_pdf(objects: list[bytes]) -> bytes:
-    """A PDF of the given object bodies (object n is objects[n-1], object 1 the catalog)."""
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def decode(data: bytes) -> Image.Image:
@@ -40,26 +18,26 @@ def decode(data: bytes) -> Image.Image:
     return image
 
 
-@needs_corpus
+@needs_pdf_corpus
 @pytest.mark.parametrize("width", [612, 1000, 150])
 def test_a_page_renders_as_a_jpeg_of_the_requested_width(width):
-    preview = render_page(corpus("tracemonkey.pdf"), 0, width)
+    preview = render_page(corpus_pdf("tracemonkey.pdf"), 0, width)
     image = decode(preview.data)
     assert preview.media_type == MEDIA_TYPE == "image/jpeg"
     assert image.format == "JPEG"
     assert image.size == (preview.width, preview.height) == (width, math.ceil(792 * width / 612))
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_rotated_page_renders_with_swapped_aspect_ratio():
     """hello_world_rotated.pdf's portrait page (612 × 792) carries /Rotate 90: its preview is landscape."""
-    preview = render_page(corpus("hello_world_rotated.pdf"), 0, 792)
+    preview = render_page(corpus_pdf("hello_world_rotated.pdf"), 0, 792)
     assert (preview.width, preview.height) == (792, 612)
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_a_cropped_page_renders_only_its_crop_box():
-    preview = render_page(corpus("bug1669097.pdf"), 0, 740)
+    preview = render_page(corpus_pdf("bug1669097.pdf"), 0, 740)
     crop_width, crop_height = 467.874 - 97.6266, 748.975 - 607.744
     assert preview.height == pytest.approx(740 * crop_height / crop_width, abs=1)
 
@@ -99,13 +77,13 @@ def test_a_seal_drawn_by_a_signature_widget_shows_in_the_preview():
     document.close()
 
 
-@needs_corpus
+@needs_pdf_corpus
 def test_all_pages_render_from_one_opened_document():
-    thumbnails = render_pages(corpus("tracemonkey.pdf"), 120)
+    thumbnails = render_pages(corpus_pdf("tracemonkey.pdf"), 120)
     assert len(thumbnails) == 14
     assert all(decode(t.data).size == (120, 156) for t in thumbnails)
 
-    with open_document(corpus("hello_world_rotated.pdf")) as document:
+    with open_document(corpus_pdf("hello_world_rotated.pdf")) as document:
         some = render_pages(document, 100, [4, 0])
         again = render_page(document, 0, 100)  # the document stays open and usable for the caller
     assert [(t.width, t.height) for t in some] == [(100, math.ceil(612 * 100 / 792))] * 2

@@ -24,6 +24,7 @@ from cryptography import x509 as pyca_x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from helpers import build_pdf
 from PIL import Image, ImageChops, ImageDraw
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -141,16 +142,7 @@ def make_pdf(
         len(kids),
         inherited,
     )
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, trailer, xref)
-    return bytes(out)
+    return build_pdf(objects, trailer=trailer, header=b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
 
 
 def seal_png(size: int = 240, colour=RED) -> bytes:

@@ -1,21 +1,20 @@
 """`flask pdf inspect | sign | verify`: what an operator runs against files on disk."""
 
 import json
-from pathlib import Path
 
 import pytest
+from helpers import PDF_CORPUS
 
 from portal.audit.models import Event
 from portal.certificates import services as ca
 from portal.certificates.models import Certificate
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pdf"
 pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
 def paper():
-    path = CORPUS / "tracemonkey.pdf"
+    path = PDF_CORPUS / "tracemonkey.pdf"
     if not path.exists():
         pytest.skip(f"corpus file {path} is absent")
     return path
