@@ -59,7 +59,7 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-static/vendor/.installed: package.json package-lock.json scripts/vendor-assets.sh
+static/vendor/.installed: package.json package-lock.json scripts/vendor-assets.sh static/js/cosign-deps.entry.js
 	npm ci --no-audit --no-fund --loglevel=error
 	scripts/vendor-assets.sh
 	@touch $@
