@@ -37,13 +37,19 @@ def create_app(config: Config | None = None) -> Flask:
     jobs.init_app(app)
     security.init_app(app)
 
+    from portal.accounts.realname_views import bp as realname_bp
     from portal.accounts.views import bp as accounts_bp
     from portal.certificates.views import bp as certificates_bp
+    from portal.cosign.views import bp as cosign_bp
     from portal.home.views import bp as home_bp
+    from portal.seals.views import bp as seals_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(realname_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(cosign_bp)
+    app.register_blueprint(seals_bp)
 
     _init_templates(app)
     _init_errors(app)

@@ -94,6 +94,25 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10 per minute")
 
+        # --- Real-name authentication (实名认证, SPEC F2) ---------------------------------------
+        # Who confirms a person's identity: "review" (an administrator, the embedded default) or
+        # "face" (Tencent Cloud FaceID 人脸核身: a QR code opens the face check in WeChat). The
+        # portal refuses to start with an unknown provider or without the face provider's keys.
+        self.REAL_NAME_PROVIDER = env("REAL_NAME_PROVIDER", "review")
+        # Tencent Cloud FaceID: the API endpoint, the API key pair (访问管理 → API密钥), and the
+        # business flow (RuleId) created in the FaceID console. Where the phone returns after the
+        # check is derived from PORTAL_PUBLIC_URL.
+        self.FACE_API_URL = env("FACE_API_URL", "https://faceid.tencentcloudapi.com/")
+        self.FACE_SECRET_ID = env("FACE_SECRET_ID", "")
+        self.FACE_SECRET_KEY = env("FACE_SECRET_KEY", "")
+        self.FACE_RULE_ID = env("FACE_RULE_ID", "")
+        self.FACE_TIMEOUT_SECONDS = float(env("FACE_TIMEOUT_SECONDS", "10"))
+        # Per person: submitting (each face submission opens a session at the provider) and the page's
+        # status polling (every 2 s while a check is open, so 60 a minute allows two tabs).
+        self.REAL_NAME_SUBMIT_RATE_LIMIT = env("REAL_NAME_SUBMIT_RATE_LIMIT", "10 per hour")
+        self.REAL_NAME_POLL_RATE_LIMIT = env("REAL_NAME_POLL_RATE_LIMIT", "60 per minute")
+        # --- end of real-name authentication -------------------------------------------------
+
         self.PASSWORD_HASH_METHOD = "scrypt"
         self.MAX_CONTENT_LENGTH = int(env("MAX_UPLOAD_MB", "100")) * 1024 * 1024
         self.TESTING = False

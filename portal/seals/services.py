@@ -1,4 +1,5 @@
-"""Creating seals: organisations' round official seals and people's square name seals.
+"""Creating seals: organisations' round official seals and people's square name seals; a person's own
+seals in 个人设置 (the default, handwritten signatures drawn on a phone or uploaded as a picture).
 
 The images come from `portal.pdf.seal_image` and are stored as PNG blobs; a Seal row records the
 blob's key and the seal's printed size, so a placement of width_mm × height_mm reproduces the seal
@@ -6,12 +7,15 @@ at its physical size. Who may use an organisation's seal (SealGrant, GrantReques
 elsewhere: nothing here grants a seal to anyone.
 """
 
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
 
 from portal import audit, storage
-from portal.accounts.models import Organization, OrgKind, User
-from portal.db import database
-from portal.pdf import seal_image
+from portal.accounts.models import OneTimeCode, Organization, OrgKind, User
+from portal.db import database, utcnow
+from portal.pdf import handwriting, seal_image
 from portal.seals.models import Seal, SealKind
 
 OFFICIAL_DIAMETER_MM = 42.0
@@ -142,12 +146,13 @@ def create_personal_seal(user: User, actor: User | None = None) -> Seal:
     return seal
 
 
-def _record_created(seal: Seal, owner: str, actor: User | None) -> None:
+def _record_created(seal: Seal, owner: str, actor: User | None, **extra) -> None:
     audit.record(
         actor,
         "seal.created",
         f"seal:{seal.public_id}",
-        {"kind": seal.kind, "name": seal.name, "owner": owner, "image": seal.image_blob, "size_mm": seal.width_mm},
+        {"kind": seal.kind, "name": seal.name, "owner": owner, "image": seal.image_blob, "size_mm": seal.width_mm}
+        | extra,
     )
 
 
@@ -181,3 +186,209 @@ def ensure_org_seals(
             if seal is not None:
                 created.append(seal)
     return created
+
+
+# ---------------------------------------------------------------------------------------------
+# A person's own seals (个人设置): listing, the default, handwritten signatures
+#
+# Every function here takes the person and finds seals only among theirs: another person's seal
+# is "not found", never "forbidden", so public ids reveal nothing. Only active seals are listed or
+# changed; a handwritten seal is deleted by disabling it, since placements and signed documents may
+# refer to it later.
+
+HANDWRITING = "handwriting"  # OneTimeCode.purpose of the phone's drawing link
+HANDWRITING_CODE_TTL = timedelta(minutes=10)
+MAX_HANDWRITTEN = 10  # active handwritten signatures per person
+
+
+class SealNotFound(LookupError):
+    """No such seal (or handwriting link) among the person's own: also what anyone else's gets."""
+
+
+class HandwritingCodeInvalid(SealError):
+    """The phone's link is unknown, used or expired; str(error) is the message for the person."""
+
+    def __init__(self, message: str, state: str):
+        super().__init__(message)
+        self.state = state  # unknown | used | expired
+
+
+@dataclass(frozen=True)
+class HandwritingStatus:
+    """What the PC shows while the phone draws: waiting, done (with the seal made) or expired."""
+
+    code: OneTimeCode
+    state: str
+    seal: Seal | None = None
+
+
+def personal_seals(user: User) -> list[Seal]:
+    """The person's active seals: the standard name seal first, then handwritten ones, oldest first
+    (a stable order, so setting a default does not move cards around)."""
+    return list(
+        Seal.select()
+        .where((Seal.owner_user == user.id) & (Seal.status == "active"))
+        .order_by(Seal.kind != SealKind.PERSONAL_STANDARD, Seal.created_at, Seal.id)
+    )
+
+
+def own_seal(user: User, public_id: str, *, active_only: bool = True) -> Seal:
+    """The person's seal with this public id, or SealNotFound (also for anyone else's seal)."""
+    query = Seal.public_id == public_id, Seal.owner_user == user.id
+    if active_only:
+        query += (Seal.status == "active",)
+    seal = Seal.get_or_none(*query)
+    if seal is None:
+        raise SealNotFound(public_id)
+    return seal
+
+
+def set_default_seal(user: User, public_id: str) -> Seal:
+    """Make one of the person's active seals their default; every other one stops being it."""
+    seal = own_seal(user, public_id)
+    if seal.is_default:
+        return seal
+    with database.atomic():
+        # Recorded first: record() takes the audit head's row lock, which serialises this with any
+        # concurrent change of the same person's default, so the updates below see committed state
+        # and at most one default survives.
+        audit.record(user, "seal.default_set", f"seal:{seal.public_id}", {"kind": seal.kind, "name": seal.name})
+        seal = own_seal(user, public_id)  # still active now that we hold the lock
+        Seal.update(is_default=False).where((Seal.owner_user == user.id) & (Seal.id != seal.id)).execute()
+        Seal.update(is_default=True).where(Seal.id == seal.id).execute()
+    seal.is_default = True
+    return seal
+
+
+def disable_handwritten_seal(user: User, public_id: str) -> Seal:
+    """Delete (disable) one of the person's handwritten signatures. The row and image stay for what
+    refers to them. If it was the default, the standard name seal (or else the newest remaining
+    seal) becomes the default."""
+    seal = own_seal(user, public_id)
+    if seal.kind != SealKind.HANDWRITTEN:
+        raise SealError("只能删除手写签名，个人制式签章不能删除")
+    with database.atomic():
+        audit.record(user, "seal.disabled", f"seal:{seal.public_id}", {"kind": seal.kind, "name": seal.name})
+        seal = own_seal(user, public_id)
+        Seal.update(status="disabled", is_default=False).where(Seal.id == seal.id).execute()
+        if seal.is_default:
+            remaining = personal_seals(user)
+            heir = next((s for s in remaining if s.kind == SealKind.PERSONAL_STANDARD), None)
+            heir = heir or (remaining[-1] if remaining else None)
+            if heir is not None:
+                Seal.update(is_default=True).where(Seal.id == heir.id).execute()
+                audit.record(user, "seal.default_set", f"seal:{heir.public_id}", {"kind": heir.kind, "name": heir.name})
+    seal.status, seal.is_default = "disabled", False
+    return seal
+
+
+def create_handwritten_seal(user: User, image: bytes, *, source: str, actor: User | None = None) -> Seal:
+    """A handwritten signature (手写签名) from a picture or a drawing: cleaned by
+    `handwriting.clean_signature_image` (SignatureImageError says why it cannot be), stored, and made
+    the default if the person has none. `source` is "upload" or "phone", kept in the audit event."""
+    png = handwriting.clean_signature_image(image)  # before the transaction: it takes a fraction of a second
+    with database.atomic():
+        return _create_handwritten(user, png, source=source, actor=actor or user)
+
+
+def _create_handwritten(user: User, png: bytes, *, source: str, actor: User, created_at=None) -> Seal:
+    """Inside the caller's transaction."""
+    width_mm, height_mm = (round(v, 1) for v in seal_image.physical_size_mm(png))
+    seal = Seal(
+        owner_user=user,
+        kind=SealKind.HANDWRITTEN,
+        name=f"{user.name}手写签名",
+        width_mm=width_mm,
+        height_mm=height_mm,
+        created_at=created_at or utcnow(),
+    )
+    blob = storage.save(png, "image/png")
+    seal.image_blob = blob.key
+    # First, for its lock (see set_default_seal): the count and the default check below then see every
+    # seal committed before this one.
+    _record_created(seal, f"user:{user.public_id}", actor, source=source, size_mm=[width_mm, height_mm])
+    mine = Seal.select().where((Seal.owner_user == user.id) & (Seal.status == "active"))
+    if mine.where(Seal.kind == SealKind.HANDWRITTEN).count() >= MAX_HANDWRITTEN:
+        raise SealError(f"手写签名最多保存 {MAX_HANDWRITTEN} 个，请先删除不再使用的手写签名")
+    seal.is_default = not mine.where(Seal.is_default == True).exists()  # noqa: E712
+    seal.save(force_insert=True)
+    return seal
+
+
+def issue_handwriting_code(user: User) -> OneTimeCode:
+    """A one-time link for drawing the signature on a phone (扫码在线手写): valid for
+    HANDWRITING_CODE_TTL, good for exactly one upload for this person. Earlier unused links of the
+    person expire, so only the QR code on screen works."""
+    now = utcnow()
+    with database.atomic():
+        audit.record(
+            user,
+            "seal.handwriting_link_issued",
+            f"user:{user.public_id}",
+            {"ttl_minutes": HANDWRITING_CODE_TTL.seconds // 60},
+        )
+        OneTimeCode.update(expires_at=now).where(
+            (OneTimeCode.user == user.id)
+            & (OneTimeCode.purpose == HANDWRITING)
+            & OneTimeCode.used_at.is_null()
+            & (OneTimeCode.expires_at > now)
+        ).execute()
+        return OneTimeCode.create(
+            code=secrets.token_urlsafe(24), purpose=HANDWRITING, user=user, expires_at=now + HANDWRITING_CODE_TTL
+        )
+
+
+def handwriting_code(code: str) -> OneTimeCode:
+    """The valid (unused, unexpired) handwriting code, for the phone's pad page; otherwise
+    HandwritingCodeInvalid saying what is wrong."""
+    found = OneTimeCode.get_or_none((OneTimeCode.code == code) & (OneTimeCode.purpose == HANDWRITING))
+    if found is None:
+        raise HandwritingCodeInvalid("二维码无效，请在电脑上重新生成二维码后扫码。", "unknown")
+    if found.used_at is not None:
+        raise HandwritingCodeInvalid("该二维码已使用，签名已提交。如需重新签写，请在电脑上重新生成二维码。", "used")
+    if found.expires_at <= utcnow():
+        raise HandwritingCodeInvalid("二维码已过期，请在电脑上重新生成二维码后扫码。", "expired")
+    return found
+
+
+def submit_handwriting(code: str, image: bytes) -> Seal:
+    """The phone's drawing, authorised by the one-time code alone: the code names the person, and
+    using it is what uses it up. The drawing is checked first, so an empty canvas does not spend the
+    code; then, in one transaction, the code is marked used (a conditional update, so two
+    submissions cannot both pass) and the seal created with created_at = the code's used_at,
+    which is how the PC's status finds the seal this code made."""
+    owner = handwriting_code(code).user
+    png = handwriting.clean_signature_image(image)
+    now = utcnow()
+    with database.atomic():
+        spent = (
+            OneTimeCode.update(used_at=now)
+            .where(
+                (OneTimeCode.code == code)
+                & (OneTimeCode.purpose == HANDWRITING)
+                & OneTimeCode.used_at.is_null()
+                & (OneTimeCode.expires_at > now)
+            )
+            .execute()
+        )
+        if not spent:
+            handwriting_code(code)  # raises with the reason
+            raise HandwritingCodeInvalid("二维码无效，请在电脑上重新生成二维码后扫码。", "unknown")
+        return _create_handwritten(owner, png, source="phone", actor=owner, created_at=now)
+
+
+def handwriting_status(user: User, code: str) -> HandwritingStatus:
+    """Where the person's phone link stands; SealNotFound for a code that is not theirs."""
+    found = OneTimeCode.get_or_none(
+        (OneTimeCode.code == code) & (OneTimeCode.purpose == HANDWRITING) & (OneTimeCode.user == user.id)
+    )
+    if found is None:
+        raise SealNotFound(code)
+    if found.used_at is not None:
+        seal = Seal.get_or_none(
+            (Seal.owner_user == user.id) & (Seal.kind == SealKind.HANDWRITTEN) & (Seal.created_at == found.used_at)
+        )
+        return HandwritingStatus(found, "done", seal)
+    if found.expires_at <= utcnow():
+        return HandwritingStatus(found, "expired")
+    return HandwritingStatus(found, "waiting")

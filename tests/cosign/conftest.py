@@ -1,0 +1,36 @@
+"""Fixtures for the cosign app's tests: the school CA, a verified person (and another), an
+activated phone, and a signing task whose signer is the person."""
+
+import pytest
+from cosign_phone import Phone, make_person, make_task
+
+from portal.certificates import services as ca
+from portal.cosign import services
+
+
+@pytest.fixture
+def school_ca(app):
+    ca.init_ca()
+
+
+@pytest.fixture
+def person(school_ca):
+    return make_person("zhangwei", "张伟")
+
+
+@pytest.fixture
+def other(school_ca):
+    return make_person("liuyang", "刘洋")
+
+
+@pytest.fixture
+def phone(person):
+    """A person whose phone holds an activated certificate."""
+    phone = Phone(person)
+    phone.activate(services.issue_activation_code(person).code)
+    return phone
+
+
+@pytest.fixture
+def participant(person):
+    return make_task(person, person)
