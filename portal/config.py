@@ -113,6 +113,18 @@ class Config:
         self.REAL_NAME_POLL_RATE_LIMIT = env("REAL_NAME_POLL_RATE_LIMIT", "60 per minute")
         # --- end of real-name authentication -------------------------------------------------
 
+        # --- WeChat Work (企业微信) --------------------------------------------------------------
+        # The school's CorpID (我的企业 → 企业信息), and the portal's self-built app (自建应用):
+        # its AgentId and Secret. A token is only good for the app whose secret fetched it.
+        # Without the CorpID and the Secret the portal runs without WeChat Work features (the
+        # phone's 扫一扫 explains how to scan with the camera instead).
+        self.WXWORK_CORP_ID = env("WXWORK_CORP_ID", "")
+        self.WXWORK_AGENT_ID = env("WXWORK_AGENT_ID", "")
+        self.WXWORK_SECRET = env("WXWORK_SECRET", "")
+        self.WXWORK_API_URL = (env("WXWORK_API_URL") or "https://qyapi.weixin.qq.com").rstrip("/")
+        self.WXWORK_TIMEOUT_SECONDS = float(env("WXWORK_TIMEOUT_SECONDS", "10"))
+        # --- end of WeChat Work -----------------------------------------------------------------
+
         self.PASSWORD_HASH_METHOD = "scrypt"
         self.MAX_CONTENT_LENGTH = int(env("MAX_UPLOAD_MB", "100")) * 1024 * 1024
         self.TESTING = False

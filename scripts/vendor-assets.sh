@@ -9,6 +9,7 @@ while read -r src dest; do
 done <<'LIST'
 htmx.org/dist/htmx.min.js htmx.min.js
 signature_pad/dist/signature_pad.umd.min.js signature_pad.umd.min.js
+@wecom/jssdk/dist/wecom.global.prod.js wecom-jssdk.js
 LIST
 
 # The cosign client's npm code as one ES module (see static/js/cosign-deps.entry.js): @noble/curves

@@ -7,11 +7,12 @@ Binary values travel as lower-case hex. Every POST carries the CSRF token (X-CSR
 """
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from portal.accounts import realname
+from portal.accounts import realname, wxwork
 from portal.certificates import services as certificates
 from portal.cosign import protocol, services
 from portal.htmx import render
@@ -27,6 +28,7 @@ RATE_LIMITS = {
     "COSIGN_ACTIVATE_RATE_LIMIT": "10 per minute;30 per hour",  # codes, activation, CSR runs
     "COSIGN_SIGN_RATE_LIMIT": "120 per minute",  # protocol steps: 2 per signature
     "COSIGN_TOOL_RATE_LIMIT": "20 per minute",  # PC: new activation codes, revocation
+    "COSIGN_WXWORK_RATE_LIMIT": "30 per minute",  # 扫一扫 inside WeChat Work: a JS-SDK signature per page
 }
 
 
@@ -208,8 +210,16 @@ def m_auto_sign():
 @bp.get("/m/scan")
 @login_required
 def m_scan():
-    """扫一扫: how to scan the PC's QR code from this phone."""
-    return render("cosign/m_scan.html", **_phone_context())
+    """扫一扫: inside WeChat Work (with the portal's app configured) the client's scanner through
+    the JS-SDK; elsewhere how to scan the PC's QR code with the phone's camera."""
+    context = _phone_context()
+    scanner = context["in_wxwork"] and wxwork.configured()
+    return render(
+        "cosign/m_scan.html",
+        scanner=scanner,
+        corp_id=current_app.config["WXWORK_CORP_ID"] if scanner else None,
+        **context,
+    )
 
 
 @bp.get("/m/sign/<token>")
@@ -321,6 +331,45 @@ def _key_share(data: dict):
     if not isinstance(key_share_id, str):
         raise BadRequest("请求格式不正确，请刷新页面后重试")
     return services.key_share_of(current_user, key_share_id)
+
+
+BAD_PAGE_URL = "页面地址不正确，请刷新页面后重试"
+
+
+def _phone_page_url(url: str) -> str:
+    """`url` if it is one of this portal's phone pages (under /m/ at PORTAL_PUBLIC_URL, the
+    address phones reach the portal at), without its #fragment; else BadRequest. The portal signs
+    wx.config only for its own pages: a signature is good for any page of the trusted domain."""
+    public = urlsplit(current_app.config["PORTAL_PUBLIC_URL"])
+    prefix = public.path.rstrip("/") + "/m/"
+    url = url.split("#", 1)[0]
+    try:
+        page = urlsplit(url)
+    except ValueError:
+        raise BadRequest(BAD_PAGE_URL) from None
+    if (
+        len(url) > 2048
+        or (page.scheme, page.netloc) != (public.scheme, public.netloc)
+        or not page.path.startswith(prefix)
+        or page.path.startswith(prefix + "api/")
+        or any(part in {".", ".."} for part in page.path.split("/"))
+    ):
+        raise BadRequest(BAD_PAGE_URL)
+    return url  # as the page has it: WeCom signs the very string, so it is not normalised
+
+
+@bp.get("/m/api/wxwork/jsapi-config")
+@_limit("COSIGN_WXWORK_RATE_LIMIT")
+@api
+def api_wxwork_jsapi_config():
+    """?url=<the phone page> → what wx.config needs for it: {appId, timestamp, nonceStr, signature}."""
+    if not wxwork.configured():
+        return jsonify(error="未配置企业微信"), 404
+    url = _phone_page_url(request.args.get("url", ""))
+    try:
+        return jsonify(wxwork.jsapi_config(url))
+    except wxwork.WxWorkError:  # logged by wxwork with WeCom's errcode
+        return jsonify(error="企业微信服务暂时不可用，请稍后重试"), 502
 
 
 @bp.post("/m/api/activate")
