@@ -24,11 +24,12 @@ import re
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from fakes.peer import FakePeer
 
 VERSION = "2018-03-01"
 SESSION_SECONDS = 7200
@@ -87,7 +88,7 @@ def tc3_signature(secret_key: str, date: str, service: str, string_to_sign: str)
     return hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-class FakeFaceId:
+class FakeFaceId(FakePeer):
     SECRET_ID = "AKIDfakeFaceIdPortalTests0001"
     SECRET_KEY = "fake-face-secret-key-for-tests"
     RULE_ID = "1"
@@ -98,27 +99,12 @@ class FakeFaceId:
         self.sessions: dict[str, Verification] = {}
         self.calls: list[dict] = []  # every API call: action, params, and the error code if refused
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     # ---- for the tests ----------------------------------------------------------------------
 
-    @classmethod
-    @contextmanager
-    def running(cls):
-        peer = cls()
-        peer.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        peer.server.peer = peer
-        thread = threading.Thread(target=peer.server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield peer
-        finally:
-            peer.server.shutdown()
-            peer.server.server_close()
-
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/"
+        return self.origin + "/"
 
     def portal_config(self) -> dict:
         return {
@@ -334,3 +320,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, page.encode(), "text/html; charset=utf-8")
         else:
             self._send(404, b"", "text/plain")
+
+
+FakeFaceId.handler = _Handler

@@ -20,9 +20,10 @@ import json
 import secrets
 import threading
 import time
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from fakes.peer import FakePeer
 
 LIFETIME = 7200
 ERRMSG = {
@@ -44,7 +45,7 @@ class Refusal(Exception):
         self.errcode = errcode
 
 
-class FakeWxWork:
+class FakeWxWork(FakePeer):
     CORP_ID = "ww0a1b2c3d4e5f6a7b"
     AGENT_ID = "1000002"
     SECRET = "fake-wxwork-app-secret-for-portal-tests-000000"
@@ -57,27 +58,12 @@ class FakeWxWork:
         self.failures: dict[str, list[int]] = {}  # path → errcodes the next calls answer
         self.calls: list[tuple[str, int]] = []  # (path, errcode) of every call
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     # ---- for the tests ----------------------------------------------------------------------
 
-    @classmethod
-    @contextmanager
-    def running(cls):
-        peer = cls()
-        peer.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        peer.server.peer = peer
-        thread = threading.Thread(target=peer.server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield peer
-        finally:
-            peer.server.shutdown()
-            peer.server.server_close()
-
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
+        return self.origin
 
     def portal_config(self) -> dict:
         return {
@@ -177,3 +163,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+FakeWxWork.handler = _Handler

@@ -1,5 +1,6 @@
 """What every identity-verification provider offers the real-name service."""
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -35,7 +36,7 @@ class Verdict:
     evidence: dict = field(default_factory=dict)
 
 
-class Provider:
+class Provider(ABC):
     """Confirms that the person who typed a name and ID number is that person.
 
     `start` opens the verification when the request is submitted (nothing to open for an
@@ -57,9 +58,10 @@ class Provider:
     def missing_config(cls, config: Mapping) -> list[str]:
         return [key for key in cls.required_config if not config.get(key)]
 
+    @abstractmethod
     def start(self, request: RealNameRequest, id_number: str, return_url: str) -> Session | None:
         """Open the verification; `return_url` is where the phone may be sent when it is done."""
-        raise NotImplementedError
 
+    @abstractmethod
     def result(self, request: RealNameRequest, id_number: str) -> Verdict | None:
-        raise NotImplementedError
+        """The provider's decision, or None while it has none."""
