@@ -1,10 +1,12 @@
-"""Who may log in, and with what."""
+"""Who may log in, and with what; one-time codes a QR code carries to their phone."""
+
+from datetime import timedelta
 
 from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal import audit
-from portal.accounts.models import User
+from portal.accounts.models import OneTimeCode, User
 from portal.db import database, utcnow
 
 # Checked when the username is unknown, so a miss takes as long as a wrong password.
@@ -38,3 +40,16 @@ def record_login(user: User, method: str) -> None:
 def record_logout(user: User) -> None:
     with database.atomic():
         audit.record(user, "accounts.logout", f"user:{user.public_id}")
+
+
+def issue_one_time_code(user: User, purpose: str, code: str, lifetime: timedelta) -> OneTimeCode:
+    """A new single-use code for `purpose`; the person's earlier unused ones expire, so only the
+    QR code on screen works. Call it inside the caller's transaction, next to its audit event."""
+    now = utcnow()
+    OneTimeCode.update(expires_at=now).where(
+        (OneTimeCode.user == user.id)
+        & (OneTimeCode.purpose == purpose)
+        & OneTimeCode.used_at.is_null()
+        & (OneTimeCode.expires_at > now)
+    ).execute()
+    return OneTimeCode.create(code=code, purpose=purpose, user=user, expires_at=now + lifetime)

@@ -64,6 +64,7 @@ from peewee import Value, fn
 from portal import audit
 from portal.accounts import realname
 from portal.accounts.models import OneTimeCode, User
+from portal.accounts.services import issue_one_time_code
 from portal.certificates import keystore
 from portal.certificates import services as certificates
 from portal.certificates.models import Certificate, CertificateKind, CertificateStatus, KeyShare
@@ -175,7 +176,6 @@ def issue_activation_code(user: User) -> OneTimeCode:
     """A fresh activation code for the 【协同签名工具】 QR code. Earlier unused codes of the person
     expire, so only the code on screen works."""
     require_verified(user)
-    now = utcnow()
     with database.atomic():
         audit.record(
             user,
@@ -183,14 +183,8 @@ def issue_activation_code(user: User) -> OneTimeCode:
             f"user:{user.public_id}",
             {"ttl_minutes": ACTIVATION_LIFETIME.seconds // 60},
         )
-        OneTimeCode.update(expires_at=now).where(
-            (OneTimeCode.user == user.id)
-            & (OneTimeCode.purpose == ACTIVATION)
-            & OneTimeCode.used_at.is_null()
-            & (OneTimeCode.expires_at > now)
-        ).execute()
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        return OneTimeCode.create(code=code, purpose=ACTIVATION, user=user, expires_at=now + ACTIVATION_LIFETIME)
+        return issue_one_time_code(user, ACTIVATION, code, ACTIVATION_LIFETIME)
 
 
 def check_activation_code(user: User, code: str) -> OneTimeCode:

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from portal import audit, storage
 from portal.accounts.models import OneTimeCode, Organization, OrgKind, User
+from portal.accounts.services import issue_one_time_code
 from portal.db import database, utcnow
 from portal.pdf import handwriting, seal_image
 from portal.seals.models import Seal, SealKind
@@ -319,7 +320,6 @@ def issue_handwriting_code(user: User) -> OneTimeCode:
     """A one-time link for drawing the signature on a phone (扫码在线手写): valid for
     HANDWRITING_CODE_TTL, good for exactly one upload for this person. Earlier unused links of the
     person expire, so only the QR code on screen works."""
-    now = utcnow()
     with database.atomic():
         audit.record(
             user,
@@ -327,15 +327,7 @@ def issue_handwriting_code(user: User) -> OneTimeCode:
             f"user:{user.public_id}",
             {"ttl_minutes": HANDWRITING_CODE_TTL.seconds // 60},
         )
-        OneTimeCode.update(expires_at=now).where(
-            (OneTimeCode.user == user.id)
-            & (OneTimeCode.purpose == HANDWRITING)
-            & OneTimeCode.used_at.is_null()
-            & (OneTimeCode.expires_at > now)
-        ).execute()
-        return OneTimeCode.create(
-            code=secrets.token_urlsafe(24), purpose=HANDWRITING, user=user, expires_at=now + HANDWRITING_CODE_TTL
-        )
+        return issue_one_time_code(user, HANDWRITING, secrets.token_urlsafe(24), HANDWRITING_CODE_TTL)
 
 
 def handwriting_code(code: str) -> OneTimeCode:
