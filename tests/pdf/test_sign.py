@@ -42,6 +42,7 @@ from portal.pdf.sign import (
     MIN_CONTENTS_SIZE,
     CmsSigner,
     SignError,
+    _parse_simple,
     finish_revision,
     prepare_revision,
     pyca_cms_signer,
@@ -810,3 +811,60 @@ def test_requests_that_cannot_be_honoured_are_refused(parties):
         sign_revision(signed.data, [], signer, field_name="甲方签名")
     with pytest.raises(SignError, match="不能为空"):
         sign_revision(pdf, [], signer, field_name="a.b")
+
+
+def _same_object(ours, theirs) -> bool:
+    """Same types, values, order and container_ref all the way down (references by id)."""
+    if type(ours) is not type(theirs) or ours.container_ref != theirs.container_ref:
+        return False
+    if isinstance(ours, generic.DictionaryObject):
+        return list(ours) == list(theirs) and all(
+            k1.container_ref is k2.container_ref is None and _same_object(ours.raw_get(k1), theirs.raw_get(k2))
+            for k1, k2 in zip(ours, theirs, strict=True)
+        )
+    if isinstance(ours, generic.ArrayObject):
+        return len(ours) == len(theirs) and all(map(_same_object, ours.iterate(), theirs.iterate()))
+    if isinstance(ours, generic.IndirectObject):
+        return ours.reference == theirs.reference and ours.get_pdf_handler() is theirs.get_pdf_handler()
+    if isinstance(ours, generic.BooleanObject):
+        return ours.value is theirs.value
+    if isinstance(ours, generic.NullObject):
+        return True
+    return ours == theirs and str(ours) == str(theirs)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [ 0 0 612 792 ] /Rotate -90 /UserUnit 1.5 >>",
+        b"<</Type/Page/Kids[3 0 R 4 0 R]/Count 2/CropBox[.5 -1. +2 3.25]/X true/Y false/Z null>>",
+        b"<<\r\n/A << /B [ [ 1 ] << >> ] >>\x0c/C []\t>>",
+        b"[ 1 0 R 2 ]",
+        b"<< /Annots [ 5 0 R ] /Empty / >>",
+        # Left to pyHanko: strings, escaped names, comments, odd whitespace, a stream, a duplicate
+        # key, an over-long reference, object 0.
+        b"<< /T (a string) >>",
+        b"<< /T <ABCD> >>",
+        b"<< /A#20B 1 >>",
+        b"<< /A 1 % comment\n>>",
+        b"<< /A\x001 >>",
+        b"<< /A 1\x0b0 R >>",
+        b"<< /Length 1 >>\nstream\nx\nendstream",
+        b"<< /A 1 /A 2 >>",
+        b"<< /A 1234567890123456 0 R >>",
+        b"<< /A 0 0 R >>",
+        b"<< /A 1.2.3 >>",
+    ],
+)
+def test_plain_objects_are_read_as_pyhanko_reads_them(body):
+    """The page-tree fast path (`sign._parse_simple`) builds exactly pyHanko's objects, or
+    leaves the object to pyHanko."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"]
+    objects += [b"<< /Type /Page /Parent 2 0 R >>", b"null", b"null", b"null", body]
+    reader = PdfFileReader(io.BytesIO(pdf := build_pdf(objects)), strict=False)
+    ref = generic.Reference(7, 0, reader)
+    ours = _parse_simple(pdf, reader.xrefs[ref], ref)
+    left = (b"(", b"<A", b"#", b"%", b"\x00", b"\x0b", b"stream", b"/A 1 /A", b"12345", b"0 0 R", b"2.3")
+    assert (ours is None) == any(s in body for s in left)
+    if ours is not None:
+        assert _same_object(ours, reader.get_object(ref))
