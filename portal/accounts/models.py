@@ -45,6 +45,16 @@ class User(UserMixin, BaseModel):
     def is_admin(self) -> bool:
         return self.has_role("admin")
 
+    @property
+    def units(self) -> list["Membership"]:
+        """Memberships with their organisations, in one query (the header shows them on every page)."""
+        return list(
+            Membership.select(Membership, Organization)
+            .join(Organization)
+            .where(Membership.user == self.id)
+            .order_by(Membership.id)
+        )
+
 
 class OrgKind:
     SCHOOL = "school"

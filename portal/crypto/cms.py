@@ -286,7 +286,7 @@ def verify(cms_der: bytes, content: bytes | None = None, digest: bytes | None = 
     encap = signed_data["encap_content_info"]
     digest_algorithm = signer_info["digest_algorithm"]["algorithm"].native
     signature_algorithm = signer_info["signature_algorithm"]
-    signer_cert = _find_signer(signer_info["sid"], certificates)
+    signer_cert = find_signer(signer_info["sid"], certificates)
     digest_problems: list[str] = []
     signature_problems: list[str] = []
     message_digest = signing_time = None
@@ -365,7 +365,8 @@ def _load_signed_data(data: bytes) -> cms.SignedData:
     raise NotCMSError("the ContentInfo does not carry a SignedData")
 
 
-def _find_signer(sid: cms.SignerIdentifier, certificates: Iterable[x509.Certificate]) -> x509.Certificate | None:
+def find_signer(sid: cms.SignerIdentifier, certificates: Iterable[x509.Certificate]) -> x509.Certificate | None:
+    """The certificate a SignerIdentifier names: by issuer and serial, or by key identifier."""
     for cert in certificates:
         if sid.name == "issuer_and_serial_number":
             wanted = sid.chosen

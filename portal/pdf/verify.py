@@ -23,7 +23,7 @@ attacker-controlled structures (page trees, form XObjects, certificate pools) ar
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
@@ -822,7 +822,7 @@ def _check_timestamp(contents: bytes, signed: bytes) -> _Crypto:
     imprint_algorithm = imprint["hash_algorithm"]["algorithm"].native
     digest_algorithm = signer_info["digest_algorithm"]["algorithm"].native
     expected = _digest(imprint_algorithm, signed)
-    signer = _find_signer(signer_info["sid"], certificates)
+    signer = cms.find_signer(signer_info["sid"], certificates)
     crypto = _Crypto(
         digest_ok=expected is not None and expected == imprint["hashed_message"].native,
         digest_algorithm=imprint_algorithm,
@@ -843,17 +843,6 @@ def _check_timestamp(contents: bytes, signed: bytes) -> _Crypto:
         attrs_ok = signature_ok = False
     crypto.signature_ok = attrs_ok and signature_ok
     return crypto
-
-
-def _find_signer(sid, certificates: Iterable[asn1_x509.Certificate]) -> asn1_x509.Certificate | None:
-    for cert in certificates:
-        if sid.name == "issuer_and_serial_number":
-            wanted = sid.chosen
-            if cert.serial_number == wanted["serial_number"].native and cert.issuer == wanted["issuer"]:
-                return cert
-        elif cert.key_identifier == sid.chosen.native:
-            return cert
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
