@@ -43,6 +43,7 @@ def create_app(config: Config | None = None) -> Flask:
     from portal.cosign.views import bp as cosign_bp
     from portal.home.views import bp as home_bp
     from portal.seals.views import bp as seals_bp
+    from portal.signing.views import bp as signing_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
@@ -50,6 +51,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(certificates_bp)
     app.register_blueprint(cosign_bp)
     app.register_blueprint(seals_bp)
+    app.register_blueprint(signing_bp)
 
     _init_templates(app)
     _init_errors(app)

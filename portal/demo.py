@@ -11,6 +11,7 @@ from portal.accounts.services import hash_password
 from portal.certificates import services as certificates
 from portal.db import database
 from portal.seals import services as seals
+from portal.seals.models import Seal, SealGrant
 
 SCHOOL = ("示范大学", "school")
 # A made-up but well-formed unified social credit code: 12 (public institution registered by the
@@ -112,8 +113,25 @@ def seed() -> int:
         # Each unit gets its official seal, the school a contract seal and 财务处 the finance seal;
         # who may use them is granted separately.
         created += len(seals.ensure_org_seals(orgs.values(), finance_office=orgs["cwc"]))
+        created += _grant_unit_seals(orgs)
         if created:
             audit.record(None, "demo.seed", f"organization:{school.public_id}", {"created": created})
+    return created
+
+
+def _grant_unit_seals(orgs: dict) -> int:
+    """Each unit's official seal is granted to its leaders and its 科员 (who keep the seal in
+    practice), so demo users can drag a department seal onto a file; the school's seals go to
+    the 校长办公室 director."""
+    created = 0
+    for d in USERS:
+        if not d.org or not (d.is_leader or d.position == "科员"):
+            continue
+        user = User.get(User.username == d.username)
+        holders = [orgs[d.org]] + ([orgs[SCHOOL[1]]] if d.org == "xb" and d.is_leader else [])
+        for seal in Seal.select().where(Seal.owner_org.in_([o.id for o in holders]) & (Seal.status == "active")):
+            _, new = SealGrant.get_or_create(seal=seal, user=user, status="active")
+            created += new
     return created
 
 

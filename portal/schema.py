@@ -7,7 +7,7 @@ from portal.cosign.models import CosignSession
 from portal.jobs import JobFailure
 from portal.notify.models import Outbox
 from portal.seals.models import GrantRequest, Seal, SealGrant
-from portal.signing.models import CC, Document, Participant, Placement, SignRequest, Task
+from portal.signing.models import CC, Document, PagePreview, Participant, Placement, SignRequest, Task
 from portal.storage import Blob
 
 MODELS = [
@@ -31,6 +31,7 @@ MODELS = [
     Placement,
     SignRequest,
     CC,
+    PagePreview,
     Event,
     AuditHead,
     Outbox,

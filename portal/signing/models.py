@@ -163,3 +163,20 @@ class CC(BaseModel):
     name = CharField(max_length=64)
     mobile = CharField(max_length=20, null=True)
     created_at = UTCDateTimeField()
+
+
+class PagePreview(BaseModel):
+    """A rendered page, kept so each page of each revision is rendered once per width.
+
+    Keyed by the PDF blob (content-addressed, so a revision never changes under its key), the
+    1-based page and the pixel width; `image_blob` holds the JPEG."""
+
+    pdf_blob = CharField(max_length=64)
+    page = IntegerField()
+    width = IntegerField()
+    image_blob = CharField(max_length=64)
+    image_height = IntegerField()
+    created_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("pdf_blob", "page", "width"), True),)

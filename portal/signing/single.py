@@ -113,6 +113,39 @@ def start_task(user: User, files: list[tuple[str, bytes]], *, title: str | None 
     return task
 
 
+@dataclass(frozen=True)
+class TaskList:
+    """One page of the person's single-party tasks, newest first, with their files."""
+
+    tasks: list[Task]
+    files: dict[int, list[Document]]  # task id → its documents
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def list_tasks(user: User, query: str = "", page: int = 1, per_page: int = 20) -> TaskList:
+    """The person's single-party tasks whose title or a file name contains `query`."""
+    condition = (Task.kind == TaskKind.SINGLE) & (Task.initiator == user.id)
+    query = (query or "").strip()
+    if query:
+        named = Document.select(Document.task).where(Document.name.contains(query))
+        condition &= Task.title.contains(query) | Task.id.in_(named)
+    tasks_query = Task.select().where(condition)
+    total = tasks_query.count()
+    page = min(max(1, page), max(1, -(-total // per_page)))
+    tasks = list(tasks_query.order_by(Task.created_at.desc(), Task.id.desc()).paginate(page, per_page))
+    files: dict[int, list[Document]] = {t.id: [] for t in tasks}
+    if tasks:
+        for document in Document.select().where(Document.task.in_(list(files))).order_by(Document.id):
+            files[document.task_id].append(document)
+    return TaskList(tasks, files, total, page, per_page)
+
+
 def enqueue_conversion(document: Document) -> JobHandle:
     from jobs.documents import convert_document
 
@@ -340,6 +373,12 @@ def remove_all_placements(user: User, task: Task) -> int:
     return removed
 
 
+def placement_impressions(document: Document) -> list[tuple[Placement, list[geometry.Impression]]]:
+    """Each placement of the document with the impressions it will draw (the board shows these:
+    a multi-page seal on every page it covers, a riding seam as its slices)."""
+    return [(row, _impressions(document, [row])) for row in placements_of(document)]
+
+
 def placements_of(document: Document) -> list[Placement]:
     return list(Placement.select().where(Placement.document == document.id).order_by(Placement.id))
 
@@ -503,6 +542,22 @@ def _seal_image(seal: Seal) -> geometry.SealImage:
 
 # ---------------------------------------------------------------------------------------------
 # After the phone: the signing job
+
+
+def cancel_request(user: User, task: Task) -> None:
+    """取消签署: withdraw a request the phone has not started, so the seals can be moved again."""
+    task = own_task(user, task.public_id)
+    request = open_request(task)
+    if request is None or request.status != SignRequestStatus.PENDING:
+        raise SigningError("手机端已开始签署，无法取消" if request else "没有等待确认的签署请求")
+    with database.atomic():
+        withdrawn = SignRequest.update(status=SignRequestStatus.CANCELLED).where(
+            (SignRequest.id == request.id) & (SignRequest.status == SignRequestStatus.PENDING)
+        )
+        if withdrawn.execute() != 1:
+            raise SigningError("手机端已开始签署，无法取消")
+        Task.update(status=TaskStatus.DRAFT, updated_at=utcnow()).where(Task.id == task.id).execute()
+        audit.record(user, "sign_request.cancelled", f"sign_request:{request.id}", {"task": task.public_id})
 
 
 def start_signing_job(request: SignRequest) -> JobHandle:
