@@ -578,7 +578,8 @@ def create_sign_request(
 
     The contract with the signing flows (SignRequest.digests): a list, one entry per signature,
     each {"message": hex of the exact bytes to sign (e.g. the DER of CMS signedAttrs), "label":
-    short text the phone shows (e.g. "《合同.pdf》 第 1 次签章")}. The phone never sends the bytes:
+    short text the phone shows (e.g. "《合同.pdf》 第 1 次签章")}; a flow may add "impressions" (how
+    many seals the file will carry: the phone's 签章数量) and its own keys. The phone never sends the bytes:
     for entry i the server opens one protocol session with context {"sign_request": token,
     "index": i} and computes e = SM3(Z_A ‖ message) itself. When every entry has a verified
     signature the request is done, and `signatures_for` returns them in entry order (DER
@@ -644,7 +645,10 @@ class SignRequestSummary:
 def describe(request: SignRequest) -> SignRequestSummary:
     participant = request.participant
     task = participant.task
-    seal_count = Placement.select().where(Placement.participant == participant.id).count()
+    if all("impressions" in entry for entry in request.digests):  # what the flow will stamp
+        seal_count = sum(entry["impressions"] for entry in request.digests)
+    else:
+        seal_count = Placement.select().where(Placement.participant == participant.id).count()
     return SignRequestSummary(
         request=request,
         title=task.title,

@@ -1,10 +1,10 @@
 """`flask pdf …`: the PDF engine from the command line, for operators and scripted checks.
 
-    flask pdf inspect FILE                    JSON; exit 2 when the file is refused
-    flask pdf verify FILE [--trust CA.pem]    JSON; exit 0 only if signed and every signature
-                                              is valid, intact and trusted; 1 otherwise; 2 refused
-    flask pdf sign IN OUT --org CODE --page N --x X --y Y [--multi RANGE] [--riding RANGE]
-                                              signs with the organisation's key and seal
+flask pdf inspect FILE                    JSON; exit 2 when the file is refused
+flask pdf verify FILE [--trust CA.pem]    JSON; exit 0 only if signed and every signature
+                                          is valid, intact and trusted; 1 otherwise; 2 refused
+flask pdf sign IN OUT --org CODE --page N --x X --y Y [--multi RANGE] [--riding RANGE]
+                                          signs with the organisation's key and seal
 """
 
 import json

@@ -526,6 +526,7 @@ def _entry(user: User, document: Document, rows: list[Placement], signing_time: 
     return {
         "message": attrs.hex(),
         "label": f"《{document.name}》第 {document.revision + 1} 次签章",
+        "impressions": len(_impressions(document, rows)),  # every seal the file will carry (盖章统计)
         "document": document.id,
         "base_blob": document.current_blob,
         "prepared_blob": blob.key,

@@ -160,9 +160,7 @@ def board(task):
 @_owned
 def conversion(task, document):
     """The Word conversion's progress; when it has finished the board reloads to show the pages."""
-    response = current_app.make_response(
-        render_template("signing/_conversion.html", task=task, document=document)
-    )
+    response = current_app.make_response(render_template("signing/_conversion.html", task=task, document=document))
     if document.conversion_state == ConversionState.DONE and htmx.is_htmx():
         response.headers["HX-Refresh"] = "true"
     return response

@@ -191,6 +191,8 @@
       source.removeEventListener("pointercancel", cancel);
       if (!ghost) return; // a click: the click handler selects the seal
       ghost.remove();
+      // The release also fires a click on the source (it holds the pointer): not a selection.
+      source.addEventListener("click", (click) => click.stopImmediatePropagation(), { capture: true, once: true });
       const frame = frameAt(e.clientX, e.clientY, targets);
       if (!frame) return;
       const box = frame.getBoundingClientRect();
@@ -299,21 +301,31 @@
   for (const thumb of board.querySelectorAll("[data-goto]")) {
     thumb.addEventListener("click", () => frameOf(Number(thumb.dataset.goto))?.scrollIntoView({ behavior: "smooth" }));
   }
-  if ("IntersectionObserver" in window && frames.length) {
-    const visible = new Map();
-    const observer = new IntersectionObserver(
-      (entries) => {
-        for (const entry of entries) visible.set(Number(entry.target.dataset.page), entry.intersectionRatio);
-        const [best] = [...visible.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-        if (best && best[1] > 0) currentPage = best[0];
-        for (const thumb of board.querySelectorAll("[data-goto]")) {
-          thumb.classList.toggle("is-current", Number(thumb.dataset.goto) === currentPage);
-        }
-      },
-      { threshold: [0, 0.25, 0.5, 0.75, 1] },
-    );
-    for (const frame of frames) observer.observe(frame);
+  // The current page is the one across the middle of the window (the dialogs' sample page).
+  function trackPage() {
+    const middle = window.innerHeight / 2;
+    const frame = frames.find((f) => f.getBoundingClientRect().bottom >= middle) || frames.at(-1);
+    if (!frame || Number(frame.dataset.page) === currentPage) return;
+    currentPage = Number(frame.dataset.page);
+    for (const thumb of board.querySelectorAll("[data-goto]")) {
+      const current = Number(thumb.dataset.goto) === currentPage;
+      thumb.classList.toggle("is-current", current);
+      const strip = thumb.parentElement; // sticky, so the thumbs' offsetParent
+      if (current && (thumb.offsetTop < strip.scrollTop || thumb.offsetTop + thumb.offsetHeight > strip.scrollTop + strip.clientHeight)) {
+        strip.scrollTop = thumb.offsetTop - (strip.clientHeight - thumb.offsetHeight) / 2;
+      }
+    }
   }
+  let tracking = false;
+  window.addEventListener("scroll", () => {
+    if (tracking) return;
+    tracking = true;
+    requestAnimationFrame(() => {
+      tracking = false;
+      trackPage();
+    });
+  });
+  board.querySelector("[data-goto]")?.classList.add("is-current");
 
   // --- 多页盖章 and 骑缝章 dialogs -------------------------------------------------------------
 

@@ -41,7 +41,7 @@ def browser():
 def screenshot():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def take(page, name):
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    def take(page, name, full_page=True):
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
 
     return take
