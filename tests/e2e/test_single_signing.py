@@ -9,6 +9,7 @@ import re
 
 import pypdfium2 as pdfium
 import pytest
+from cosign_phone import Phone
 from helpers import PDF_CORPUS, needs_pdf_corpus
 from PIL import Image, ImageChops
 from playwright.sync_api import expect
@@ -18,6 +19,7 @@ from portal.certificates import services as certificates
 from portal.cosign import services as cosign
 from portal.pdf.verify import verify_pdf
 from portal.seals.services import create_personal_seal
+from portal.signing import single
 from portal.signing.models import Document, Placement, Task
 
 pytestmark = [pytest.mark.e2e, needs_pdf_corpus]
@@ -311,4 +313,44 @@ def test_upload_place_seals_confirm_on_the_phone_and_download(app, live_server, 
     pc.goto(live_server + "/single")
     expect(pc.locator("#task-list")).to_contain_text("已完成")
     screenshot(pc, "single-list-desktop")
+    assert errors == []
+
+
+def touch_drag(page, source, target_x: float, target_y: float) -> None:
+    """A finger on `source`, moved to the point and lifted (Chromium's touch input over CDP)."""
+    box = source.bounding_box()
+    cdp = page.context.new_cdp_session(page)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for step in range(1, 13):
+        point = {"x": x + (target_x - x) * step / 12, "y": y + (target_y - y) * step / 12}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_on_a_phone_sized_screen_a_seal_is_dragged_by_touch(app, live_server, browser, screenshot, wufang):
+    Phone(wufang).activate(cosign.issue_activation_code(wufang).code)
+    task = single.start_task(wufang, [("通知.pdf", SOURCE.read_bytes())])
+    context = browser.new_context(viewport={"width": 375, "height": 812}, has_touch=True, user_agent=PHONE_UA)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    log_in(page, live_server, f"/single/{task.public_id}")
+    page.wait_for_function("document.querySelector('#page-1 img').complete")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    # The seals stay at hand at the bottom of the screen while the pages scroll.
+    tray = page.locator(".seal-box").bounding_box()
+    assert tray["y"] + tray["height"] <= 812 + 1
+    screenshot(page, "single-board-phone", full_page=False)
+
+    department = page.locator(".seal-choice", has_text="教务处")
+    department.scroll_into_view_if_needed()
+    frame, target = point_on(page, 1, 0.5, 0.4)
+    touch_drag(page, department, *target)
+    expect(page.locator("#page-1 .impression")).to_have_count(1)
+    row = Placement.get()
+    department_pt = float(department.get_attribute("data-width-pt"))
+    assert row.page == 1
+    assert (row.x, row.y) == pytest.approx(dropped_at(frame, *target, department_pt), abs=2)
+    screenshot(page, "single-board-touch-phone", full_page=False)
     assert errors == []
