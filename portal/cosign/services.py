@@ -51,9 +51,10 @@ Sign requests: see `create_sign_request` for the contract the signing flows use.
 """
 
 import hmac
+import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -76,6 +77,8 @@ from portal.crypto.asn1 import public_key_info, sm2_with_sm3_algorithm
 from portal.crypto.sm2 import PublicKey
 from portal.db import database, utcnow
 from portal.signing.models import Document, Placement, SignRequest, SignRequestStatus
+
+log = logging.getLogger(__name__)
 
 ACTIVATION = "activation"  # OneTimeCode.purpose
 ACTIVATION_LIFETIME = timedelta(minutes=10)
@@ -784,14 +787,33 @@ def _open_run(user: User, key_share: KeyShare, request: SignRequest) -> list[tup
     return sessions
 
 
+# What finishes a done request, by the kind of task it belongs to: each signing flow registers
+# the job that stamps and signs its documents (this module knows no flow).
+_done_handlers: dict[str, Callable[[SignRequest], object]] = {}
+
+
+def on_sign_request_done(task_kind: str, handler: Callable[[SignRequest], object]) -> None:
+    _done_handlers[task_kind] = handler
+
+
 def _progress(token: str) -> SignRequest:
-    """After a session of the request completed: done once every entry has its signature."""
+    """After a session of the request completed: done once every entry has its signature, and
+    then the flow's handler starts finishing the documents, whether or not the PC is watching."""
     request = SignRequest.get(SignRequest.token == token)
+    done = False
     if len(_signed_indices(request)) == len(request.digests):
         with database.atomic():
             if _move_request(request, [SignRequestStatus.SIGNING], SignRequestStatus.DONE, completed_at=utcnow()):
                 audit.record(request.user, "sign_request.done", f"sign_request:{request.id}")
+                done = True
         request = SignRequest.get_by_id(request.id)
+    handler = _done_handlers.get(request.participant.task.kind) if done else None
+    if handler is not None:
+        try:
+            handler(request)
+        except Exception:
+            # The phone's part succeeded; the PC's progress panel starts the job again.
+            log.exception("could not start finishing sign request %s", request.id)
     return request
 
 

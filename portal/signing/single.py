@@ -711,3 +711,7 @@ def _org_revision(pdf: bytes, seal: Seal, rows: list[Placement], chain: list[byt
     image = _seal_image(seal)
     placements = [_engine_placement(r, image) for r in rows]
     return sign_revision(pdf, placements, signer, name=organization.name, reason=SIGN_REASON).data
+
+
+# The phone's confirmation starts the signing job at once; the PC's progress panel is a fallback.
+cosign.on_sign_request_done(TaskKind.SINGLE, start_signing_job)

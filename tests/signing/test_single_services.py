@@ -247,7 +247,9 @@ def test_the_signed_pdf_verifies_with_every_seal_where_it_was_placed(
     assert single.progress(person, task).state == "waiting"
     phone.confirm(request)
 
-    assert single.progress(person, task).state == "done"  # the poll ran the job inline
+    # The phone's confirmation started the job (inline in tests): the PC finds the task done.
+    assert Task.get_by_id(task.id).status == "completed"
+    assert single.progress(person, task).state == "done"
     task = Task.get_by_id(task.id)
     document = Document.get_by_id(document.id)
     assert task.status == "completed" and document.revision == 2
@@ -283,6 +285,21 @@ def test_the_signed_pdf_verifies_with_every_seal_where_it_was_placed(
     assert Document.get_by_id(document.id).current_blob == document.current_blob
     with pytest.raises(single.SigningError, match="已签署完成"):
         single.request_signature(person, task)
+
+
+def test_when_the_job_cannot_start_from_the_phone_the_pc_starts_it(
+    person, phone, task, document, personal_seal, monkeypatch
+):
+    def queue_down(request):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setitem(cosign._done_handlers, "single", queue_down)
+    single.add_placement(person, document, personal_seal, page=1, x=100, y=120)
+    request = single.request_signature(person, task)
+    phone.confirm(request)  # the phone's part succeeds all the same
+    assert SignRequest.get_by_id(request.id).status == "done"
+    assert Task.get_by_id(task.id).status == "in_progress"
+    assert single.progress(person, task).state == "done"
 
 
 def test_a_grant_revoked_while_the_phone_confirms_fails_the_job_and_leaves_the_file(

@@ -15,6 +15,7 @@ from portal.certificates import services as certificates
 from portal.cosign import services as cosign
 from portal.jobs import JobFailure
 from portal.pdf import render
+from portal.pdf.placement import PlacementError
 from portal.pdf.verify import verify_pdf
 from portal.seals.models import Seal, SealGrant
 from portal.seals.services import create_personal_seal
@@ -209,21 +210,21 @@ def test_an_unverified_person_is_sent_to_real_name_authentication(client, demo):
     own = single.start_task(User.get(User.username == "liuyang"), [("合同.pdf", three_page_pdf())])
     login(client, "liuyang")
     client.token = csrf_token(client, "/single")
-    for response in (upload(client, ("合同.pdf", three_page_pdf())), client.get(at(own))):
+    for attempt in (lambda: upload(client, ("合同.pdf", three_page_pdf())), lambda: client.get(at(own))):
+        response = attempt()
         assert response.status_code == 303 and response.headers["Location"] == "/real-name"
         assert "签署文件前需要先完成实名认证" in client.get("/real-name").get_data(as_text=True)
     assert Task.select().count() == 1
 
 
 def test_a_person_without_a_certificate_is_sent_to_download_one(pc, task):
-    for response in (upload(pc, ("合同.pdf", three_page_pdf())), pc.get(at(task))):
+    for attempt in (lambda: upload(pc, ("合同.pdf", three_page_pdf())), lambda: pc.get(at(task))):
+        response = attempt()
         assert response.status_code == 303 and response.headers["Location"] == "/cosign/certificate"
         assert "协同签名证书" in re.search(r'id="flashes">(.*?)</div>', pc.get("/cosign/certificate").text, re.S)[1]
 
 
-def test_another_persons_task_document_placement_and_page_image_are_404(
-    client, person, task, document, personal_seal
-):
+def test_another_persons_task_document_placement_and_page_image_are_404(client, person, task, document, personal_seal):
     row = single.add_placement(person, document, personal_seal, page=1, x=100, y=100)
     liuyang = User.get(User.username == "liuyang")
     liuyang.real_name_status = RealNameStatus.VERIFIED
@@ -233,6 +234,7 @@ def test_another_persons_task_document_placement_and_page_image_are_404(
     client.token = csrf_token(client, "/single")
     gets = [at(task), at(task, document) + "/state", at(task, document) + "/pages/1.jpg?w=160", at(task) + "/summary"]
     gets += [at(task) + "/progress", at(task) + "/preview", at(own, document) + "/state"]
+    gets += [f"/signing/seals/{personal_seal.public_id}/image"]
     for path in gets:
         assert client.get(path).status_code == 404, path
     for path in (f"{at(task)}/placements/{row.public_id}/delete", f"{at(own)}/placements/{row.public_id}/delete"):
@@ -287,8 +289,8 @@ def test_placing_a_seal_answers_the_state_with_its_impression(pc, task, document
         200,
     )
     (impression,) = placed["impressions"]
-    size = placed["width"]
-    assert impression["page"] == 2 and impression["rect"] == pytest.approx([100, 200, 100 + size, 200 + size])
+    size = placed["width"]  # the seal's real size, in points
+    assert impression["page"] == 2 and impression["rect"] == pytest.approx([100, 200, size, size])
     assert response.json["pages"] == [[595, 842, 0]] * 3
 
 
@@ -311,7 +313,7 @@ def test_all_pages_and_a_riding_seam_put_one_impression_on_every_page(pc, task, 
     for placed in riding.json["placements"]:
         assert [i["page"] for i in placed["impressions"]] == [1, 2, 3]
     seam = riding.json["placements"][1]["impressions"]
-    assert all(i["rect"][2] == pytest.approx(595) for i in seam)  # each slice on the right edge
+    assert all(x + width == pytest.approx(595) for x, _y, width, _h in (i["rect"] for i in seam))  # right edge
 
 
 def test_a_placed_seal_moves_and_is_deleted_and_a_reload_shows_the_same(pc, task, document, personal_seal):
@@ -343,6 +345,25 @@ def test_盖章统计_counts_impressions_and_一键删除_removes_every_seal(
     assert Placement.select().count() == 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=PlacementError,
+    reason="single._impressions builds the engine placements outside its try, so a PlacementError from "
+    "geometry.Placement (non-finite x/y, unknown riding_rule or edge) escapes as a 500 instead of a 422",
+)
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"x": "nan"}, "有效数字"),
+        ({"kind": "riding", "range_mode": "all", "riding_rule": "sideways"}, "骑缝章规则"),
+        ({"kind": "riding", "range_mode": "all", "edge": "top"}, "左侧或右侧"),
+    ],
+)
+def test_a_nonsense_position_rule_or_edge_is_refused_in_chinese(pc, task, document, personal_seal, fields, words):
+    response = place(pc, task, document, personal_seal, **fields)
+    assert response.status_code == 422 and words in response.json["error"]
+
+
 def test_a_seal_the_person_may_not_use_is_refused(pc, task, document):
     finance = Seal.get(Seal.kind == "finance")
     response = place(pc, task, document, finance)
@@ -362,6 +383,18 @@ def test_立即签署_shows_a_qr_code_and_a_second_click_the_same_request(pc, ph
     assert SignRequest.get().token == token
     assert sign_token(send(pc, at(task) + "/sign", hx=True).get_data(as_text=True)) == token
     assert SignRequest.select().count() == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="views.board renders _sign_panel.html without sign_link/sign_qr, so a board reloaded while the "
+    'request waits shows an empty QR box (data-sign-link="") until the 2 s progress poll replaces it',
+)
+def test_a_board_reloaded_while_the_phone_is_awaited_shows_the_qr_code(pc, phone, task, document, personal_seal):
+    place(pc, task, document, personal_seal)
+    token = sign_token(send(pc, at(task) + "/sign", hx=True).get_data(as_text=True))
+    panel = re.search(r'<div class="sign-panel.*?</figure>', pc.get(at(task)).get_data(as_text=True), re.S)[0]
+    assert "<svg" in panel and f"/m/sign/{token}" in panel
 
 
 def test_立即签署_without_seals_asks_to_place_one(pc, phone, task):
@@ -397,7 +430,9 @@ def test_after_the_phone_confirms_the_signed_file_downloads_and_verifies(pc, pho
     disposition = response.headers["Content-Disposition"]
     assert disposition == "attachment; filename*=UTF-8''" + quote("合同_已签署.pdf")
     assert "%E5%90%88%E5%90%8C_%E5%B7%B2%E7%AD%BE%E7%BD%B2.pdf" in disposition
-    result = verify_pdf(response.data, trust_anchors=certificates.trust_anchors(), is_revoked=certificates.revocation_status)
+    result = verify_pdf(
+        response.data, trust_anchors=certificates.trust_anchors(), is_revoked=certificates.revocation_status
+    )
     assert result.signatures and all(s.valid for s in result.signatures)
     assert result.signatures[0].signer.common_name == "张伟"
 
@@ -445,4 +480,3 @@ def test_every_post_without_a_csrf_token_is_refused(pc, person, task, document, 
         response = pc.post(path, data={"x": 1, "y": 1}, headers=HX)
         assert response.status_code == 400 and "页面已过期" in response.get_data(as_text=True), path
     assert Placement.select().count() == 1 and SignRequest.select().count() == 0
-
