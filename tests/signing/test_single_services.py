@@ -287,6 +287,25 @@ def test_the_signed_pdf_verifies_with_every_seal_where_it_was_placed(
         single.request_signature(person, task)
 
 
+def test_several_files_are_signed_with_one_confirmation(person, phone, personal_seal, department_seal):
+    task = single.start_task(person, [("合同.pdf", three_page_pdf()), ("附件.pdf", three_page_pdf())])
+    contract, annex = single.task_documents(task)
+    single.add_placement(person, contract, personal_seal, page=1, x=100, y=120)
+    single.add_placement(person, annex, department_seal, page=2, x=200, y=300)
+    request = single.request_signature(person, task)
+    assert [e["label"] for e in request.digests] == ["《合同.pdf》第 1 次签章", "《附件.pdf》第 1 次签章"]
+    phone.confirm(request)  # one PIN entry for both files
+
+    assert Task.get_by_id(task.id).status == "completed"
+    for document, signers in ((contract, ["张伟"]), (annex, ["张伟", "教务处"])):
+        signed = storage.load(Document.get_by_id(document.id).current_blob)
+        result = verify_pdf(
+            signed, trust_anchors=certificates.trust_anchors(), is_revoked=certificates.revocation_status
+        )
+        assert result.all_valid
+        assert [v.signer.common_name for v in result.signatures] == signers
+
+
 def test_when_the_job_cannot_start_from_the_phone_the_pc_starts_it(
     person, phone, task, document, personal_seal, monkeypatch
 ):
