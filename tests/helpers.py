@@ -71,3 +71,20 @@ def build_pdf(objects: list[bytes], *, trailer: bytes = b"", header: bytes = b"%
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, trailer, xref)
     return bytes(out)
+
+
+def three_page_pdf() -> bytes:
+    """Three blank A4 pages with a line of text on each: the signing flows' everyday file."""
+    pages = b" ".join(b"%d 0 R" % n for n in (3, 4, 5))
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 6 0 R >>"
+    content = b"BT /F1 24 Tf 72 720 Td (Page) Tj ET"
+    return build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [" + pages + b"] /Count 3 >>",
+            page,
+            page,
+            page,
+            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        ]
+    )

@@ -261,8 +261,8 @@ def _engine_placement(row: Placement, image: geometry.SealImage) -> geometry.Pla
 
 def _impressions(document: Document, rows: list[Placement], images: dict | None = None) -> list[geometry.Impression]:
     images = images or {}
-    placements = [_engine_placement(r, images.get(r.seal_id) or _seal_geometry(r.seal)) for r in rows]
-    try:
+    try:  # geometry.Placement refuses a non-finite position or an unknown rule or edge
+        placements = [_engine_placement(r, images.get(r.seal_id) or _seal_geometry(r.seal)) for r in rows]
         return geometry.impressions(placements, _page_boxes(document))
     except geometry.PlacementError as e:
         raise SigningError(str(e)) from None

@@ -150,8 +150,8 @@ def board(task):
         documents=documents,
         document=current,
         seals=single.usable_seals(current_user),
-        progress=single.progress(current_user, task),
         mm=MM,
+        **_sign_panel_context(task),
         **_side_panel_context(task),
     )
 
@@ -348,13 +348,22 @@ def side_panel(task):
 # 立即签署 and what follows
 
 
-def _progress_panel(task, error: str = "", status: int = 200):
+def _sign_panel_context(task) -> dict:
+    """The progress of 立即签署, with the QR code while the phone is awaited."""
     progress = single.progress(current_user, task)
-    context = {"task": task, "progress": progress, "error": error}
+    context = {"progress": progress}
     if progress.state == "waiting":
         link = sign_request_url(progress.request)
         context.update(sign_link=link, sign_qr=qr_svg(link, "签署确认二维码"))
-    response = current_app.make_response((render_template("signing/_sign_panel.html", **context), status))
+    return context
+
+
+def _progress_panel(task, error: str = "", status: int = 200):
+    context = _sign_panel_context(task)
+    progress = context["progress"]
+    response = current_app.make_response(
+        (render_template("signing/_sign_panel.html", task=task, error=error, **context), status)
+    )
     if progress.state == "done" and htmx.is_htmx():
         response.headers["HX-Refresh"] = "true"  # the board becomes the completed task's page
     return response

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from cosign_phone import Phone
-from helpers import build_pdf
+from helpers import three_page_pdf
 
 from portal import storage
 from portal.accounts.models import Organization, RealNameStatus, User
@@ -30,22 +30,6 @@ pytestmark = pytest.mark.both_databases
 
 WORD = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "word"
 A4 = (595.0, 842.0)
-
-
-def three_page_pdf() -> bytes:
-    pages = b" ".join(b"%d 0 R" % n for n in (3, 4, 5))
-    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 6 0 R >>"
-    content = b"BT /F1 24 Tf 72 720 Td (Page) Tj ET"
-    return build_pdf(
-        [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [" + pages + b"] /Count 3 >>",
-            page,
-            page,
-            page,
-            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
-        ]
-    )
 
 
 @pytest.fixture

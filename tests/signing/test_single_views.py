@@ -8,14 +8,13 @@ from urllib.parse import quote
 
 import pytest
 from cosign_phone import Phone
-from helpers import build_pdf, csrf_token, login
+from helpers import csrf_token, login, three_page_pdf
 
 from portal.accounts.models import Organization, RealNameStatus, User
 from portal.certificates import services as certificates
 from portal.cosign import services as cosign
 from portal.jobs import JobFailure
 from portal.pdf import render
-from portal.pdf.placement import PlacementError
 from portal.pdf.verify import verify_pdf
 from portal.seals.models import Seal, SealGrant
 from portal.seals.services import create_personal_seal
@@ -25,22 +24,6 @@ from portal.signing.models import Document, PagePreview, Placement, SignRequest,
 pytestmark = pytest.mark.both_databases
 
 HX = {"HX-Request": "true"}
-
-
-def three_page_pdf() -> bytes:
-    pages = b" ".join(b"%d 0 R" % n for n in (3, 4, 5))
-    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 6 0 R >>"
-    content = b"BT /F1 24 Tf 72 720 Td (Page) Tj ET"
-    return build_pdf(
-        [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [" + pages + b"] /Count 3 >>",
-            page,
-            page,
-            page,
-            b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
-        ]
-    )
 
 
 @pytest.fixture
@@ -345,12 +328,6 @@ def test_盖章统计_counts_impressions_and_一键删除_removes_every_seal(
     assert Placement.select().count() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PlacementError,
-    reason="single._impressions builds the engine placements outside its try, so a PlacementError from "
-    "geometry.Placement (non-finite x/y, unknown riding_rule or edge) escapes as a 500 instead of a 422",
-)
 @pytest.mark.parametrize(
     ("fields", "words"),
     [
@@ -385,11 +362,6 @@ def test_立即签署_shows_a_qr_code_and_a_second_click_the_same_request(pc, ph
     assert SignRequest.select().count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="views.board renders _sign_panel.html without sign_link/sign_qr, so a board reloaded while the "
-    'request waits shows an empty QR box (data-sign-link="") until the 2 s progress poll replaces it',
-)
 def test_a_board_reloaded_while_the_phone_is_awaited_shows_the_qr_code(pc, phone, task, document, personal_seal):
     place(pc, task, document, personal_seal)
     token = sign_token(send(pc, at(task) + "/sign", hx=True).get_data(as_text=True))
