@@ -8,6 +8,7 @@ import pytest
 from portal import demo
 from portal.accounts.models import Membership, Organization, User
 from portal.audit.models import Event
+from portal.seals.models import SealGrant
 
 pytestmark = pytest.mark.both_databases
 
@@ -47,6 +48,17 @@ def test_names_are_chinese_and_one_admin_exists(app):
     assert all(re.fullmatch(r"[\u4e00-\u9fff]{2,5}", u.name) for u in users)
     assert [u.username for u in users if u.is_admin] == ["admin"]
     assert all(u.is_demo for u in users)
+
+
+def test_unit_seals_are_granted_to_their_leaders_and_科员(app):
+    demo.seed()
+    holders = {}
+    for grant in SealGrant.select().where(SealGrant.status == "active"):
+        holders.setdefault(grant.seal.name, set()).add(grant.user.name)
+    assert holders["示范大学教务处公章"] == {"周明", "吴芳"}
+    assert holders["示范大学信息工程学院公章"] == {"王建国", "李红梅"}
+    assert holders["示范大学合同专用章"] == {"黄卫东"}
+    assert "张伟" not in set().union(*holders.values())  # a teacher holds no unit seal
 
 
 def test_seeding_twice_changes_nothing(app):

@@ -696,6 +696,16 @@ def _complete(sign_request_id: int) -> Task:
     return Task.get_by_id(task.id)
 
 
+def signed_file(user: User, document: Document) -> bytes:
+    """【下载】: the signed PDF of the person's completed task; the trail records who took it."""
+    task = own_task(user, document.task.public_id)
+    if task.status != TaskStatus.COMPLETED or document.current_blob is None:
+        raise SigningError("文件尚未签署完成，不能下载")
+    with database.atomic():
+        audit.record(user, "document.downloaded", f"document:{document.public_id}", {"blob": document.current_blob})
+    return storage.load(document.current_blob)
+
+
 def _by_seal(rows: list[Placement]) -> list[tuple[Seal, list[Placement]]]:
     groups: dict[int, tuple[Seal, list[Placement]]] = {}
     for row in rows:

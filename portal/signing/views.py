@@ -411,9 +411,11 @@ def preview(task):
 @_owned
 def download(task, document):
     """【下载】: the signed PDF, named after the upload with _已签署.pdf."""
-    if task.status != TaskStatus.COMPLETED or document.current_blob is None:
+    try:
+        data = single.signed_file(current_user, document)
+    except single.SigningError:
         abort(404)
-    response = current_app.response_class(storage.load(document.current_blob), mimetype="application/pdf")
+    response = current_app.response_class(data, mimetype="application/pdf")
     name = signed_file_name(document.name)
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
     return response

@@ -12,7 +12,7 @@ from portal.audit import verify_chain
 from portal.audit.models import Event
 from portal.pdf.seal_image import MissingGlyphError
 from portal.seals import services
-from portal.seals.models import Seal, SealGrant
+from portal.seals.models import Seal
 
 pytestmark = pytest.mark.both_databases
 
@@ -45,7 +45,6 @@ def test_seeding_gives_every_organisation_its_seals_with_images_in_storage(demo)
             assert image.format == "PNG" and image.mode == "RGBA" and image.size == (992, 992)
     assert Seal.select().count() == 8
     assert Event.select().where(Event.action == "seal.created").count() == 8
-    assert SealGrant.select().count() == 0  # granting is decided elsewhere
 
 
 def test_purpose_seals_carry_the_school_name_and_their_purpose(demo):

@@ -11,6 +11,7 @@ from cosign_phone import Phone
 from helpers import csrf_token, login, three_page_pdf
 
 from portal.accounts.models import Organization, RealNameStatus, User
+from portal.audit.models import Event
 from portal.certificates import services as certificates
 from portal.cosign import services as cosign
 from portal.jobs import JobFailure
@@ -387,7 +388,9 @@ def test_取消签署_makes_the_seals_editable_again(pc, phone, task, document, 
     assert place(pc, task, document, personal_seal, y=400).status_code == 200
 
 
-def test_after_the_phone_confirms_the_signed_file_downloads_and_verifies(pc, phone, task, document, personal_seal):
+def test_after_the_phone_confirms_the_signed_file_downloads_and_verifies(
+    pc, person, phone, task, document, personal_seal
+):
     place(pc, task, document, personal_seal)
     send(pc, at(task) + "/sign", hx=True)
     download = at(task, document) + "/download"
@@ -407,6 +410,8 @@ def test_after_the_phone_confirms_the_signed_file_downloads_and_verifies(pc, pho
     )
     assert result.signatures and all(s.valid for s in result.signatures)
     assert result.signatures[0].signer.common_name == "张伟"
+    downloaded = Event.get(Event.action == "document.downloaded")  # the trail says who took the file
+    assert (downloaded.actor_id, downloaded.subject) == (person.id, f"document:{document.public_id}")
 
 
 def test_an_unfinished_task_cannot_be_downloaded(pc, task, document):
