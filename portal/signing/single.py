@@ -197,6 +197,24 @@ def usable_seals(user: User) -> list[Seal]:
     return personal_seals(user) + list(granted)
 
 
+def visible_seal(user: User, public_id: str) -> Seal:
+    """A seal whose picture the person may see: one they may use now, or one placed on their own
+    files (its grant may have been revoked since: the board still shows it, to be removed)."""
+    seal = next((s for s in usable_seals(user) if s.public_id == public_id), None)
+    if seal is None:
+        seal = (
+            Seal.select()
+            .join(Placement, on=Placement.seal == Seal.id)
+            .join(Document)
+            .join(Task)
+            .where((Seal.public_id == public_id) & (Task.initiator == user.id) & (Task.kind == TaskKind.SINGLE))
+            .first()
+        )
+    if seal is None:
+        raise NotFound("找不到该印章")
+    return seal
+
+
 def _is_personal(seal: Seal) -> bool:
     return seal.owner_user_id is not None and seal.kind in SealKind.PERSONAL
 
@@ -546,16 +564,22 @@ def _seal_image(seal: Seal) -> geometry.SealImage:
 
 
 def cancel_request(user: User, task: Task) -> None:
-    """取消签署: withdraw a request the phone has not started, so the seals can be moved again."""
+    """取消签署 / 返回修改: withdraw a request the phone has not started, or one whose signing job
+    failed, so the seals can be changed; signing then needs a new 立即签署 and confirmation."""
     task = own_task(user, task.public_id)
-    request = open_request(task)
-    if request is None or request.status != SignRequestStatus.PENDING:
-        raise SigningError("手机端已开始签署，无法取消" if request else "没有等待确认的签署请求")
+    request = open_request(task) or confirmed_request(task)
+    if task.status == TaskStatus.COMPLETED or request is None:
+        raise SigningError("没有可以取消的签署请求")
+    failed = request.status == SignRequestStatus.DONE and bool(request.error)
+    if request.status != SignRequestStatus.PENDING and not failed:
+        raise SigningError("手机端已开始签署，无法取消")
     with database.atomic():
         withdrawn = SignRequest.update(status=SignRequestStatus.CANCELLED).where(
-            (SignRequest.id == request.id) & (SignRequest.status == SignRequestStatus.PENDING)
+            (SignRequest.id == request.id)
+            & (SignRequest.status == request.status)
+            & (SignRequest.error != "" if failed else SignRequest.error == request.error)
         )
-        if withdrawn.execute() != 1:
+        if withdrawn.execute() != 1:  # the phone started, or 重试 restarted the job, meanwhile
             raise SigningError("手机端已开始签署，无法取消")
         Task.update(status=TaskStatus.DRAFT, updated_at=utcnow()).where(Task.id == task.id).execute()
         audit.record(user, "sign_request.cancelled", f"sign_request:{request.id}", {"task": task.public_id})

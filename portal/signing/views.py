@@ -183,9 +183,10 @@ def page_image(task, document, page):
 @bp.get("/signing/seals/<seal_id>/image")
 @login_required
 def seal_image(seal_id):
-    """A seal's picture, for someone who may place it (their own, or an organisation seal granted)."""
-    seal = next((s for s in single.usable_seals(current_user) if s.public_id == seal_id), None)
-    if seal is None:
+    """A seal's picture, for someone who may place it or has placed it on their own files."""
+    try:
+        seal = single.visible_seal(current_user, seal_id)
+    except single.NotFound:
         abort(404)
     response = current_app.response_class(storage.load(seal.image_blob), mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=86400, immutable"
@@ -195,6 +196,7 @@ def seal_image(seal_id):
 def _state(document, status: int = 200, error: str = ""):
     """The document's board state: pages, placements and the impressions each will draw."""
     placements = []
+    usable = {seal.id for seal in single.usable_seals(current_user)}
     for row, impressions in single.placement_impressions(document):
         placements.append(
             {
@@ -202,6 +204,7 @@ def _state(document, status: int = 200, error: str = ""):
                 "seal": row.seal.public_id,
                 "seal_name": row.seal.name,
                 "seal_type": seal_type_label(row.seal.kind),
+                "usable": row.seal_id in usable,  # False once its grant is revoked: to be removed
                 "kind": row.kind,
                 "kind_label": PLACEMENT_LABELS[row.kind],
                 "page": row.page,
@@ -385,7 +388,8 @@ def sign(task):
 @bp.post("/single/<task_id>/sign/cancel")
 @_owned
 def cancel_sign(task):
-    """取消签署 while the phone has not started: the seals can be moved again."""
+    """取消签署 (the phone has not started) or 返回修改 (the signing job failed): the seals can be
+    changed again, and signing needs a new confirmation."""
     try:
         single.cancel_request(current_user, task)
     except single.SigningError as e:

@@ -90,6 +90,10 @@
     el.dataset.placement = placement.id;
     el.dataset.page = impression.page;
     el.title = `${placement.seal_name}（${placement.kind_label}）`;
+    if (!placement.usable) {
+      el.classList.add("is-unusable");
+      el.title = `${placement.seal_name}：您已不能使用该印章，请删除`;
+    }
     Object.assign(el.style, {
       left: `${x * scale}px`,
       top: `${(height - y - h) * scale}px`,

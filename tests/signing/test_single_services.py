@@ -328,3 +328,35 @@ def test_a_grant_revoked_while_the_phone_confirms_fails_the_job_and_leaves_the_f
     SealGrant.update(status="active").where(SealGrant.seal == department_seal.id).execute()
     assert single.request_signature(person, task).id == request.id
     assert Task.get_by_id(task.id).status == "completed"
+
+
+def test_返回修改_after_a_failed_job_lets_the_person_remove_the_seal_and_sign_again(
+    person, phone, task, document, personal_seal, department_seal
+):
+    single.add_placement(person, document, personal_seal, page=1, x=100, y=120)
+    department = single.add_placement(person, document, department_seal, page=1, x=300, y=150)
+    request = single.request_signature(person, task)
+    SealGrant.update(status="revoked").where(SealGrant.seal == department_seal.id).execute()
+    phone.confirm(request)
+    assert single.progress(person, task).state == "failed"
+    with pytest.raises(single.SigningError, match="已发起签署"):
+        single.remove_placement(person, department)
+
+    single.cancel_request(person, task)  # 返回修改
+    assert SignRequest.get_by_id(request.id).status == "cancelled"
+    assert single.progress(person, task).state == "draft"
+    # The seal whose grant went is still shown on the board (its picture too), to be removed.
+    assert single.visible_seal(person, department_seal.public_id) == department_seal
+    single.remove_placement(person, department)
+    again = single.request_signature(person, task)
+    assert again.id != request.id
+    phone.confirm(again)
+    assert Task.get_by_id(task.id).status == "completed"
+
+
+def test_取消签署_is_refused_once_the_phone_has_started(person, phone, task, document, personal_seal):
+    single.add_placement(person, document, personal_seal, page=1, x=100, y=120)
+    request = single.request_signature(person, task)
+    cosign.start_signing(person, request.token)  # the person pressed 确认签署 on the phone
+    with pytest.raises(single.SigningError, match="手机端已开始签署"):
+        single.cancel_request(person, task)

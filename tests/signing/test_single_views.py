@@ -177,6 +177,11 @@ def test_a_refused_file_is_named_with_the_reason_and_nothing_is_stored(pc, phone
     assert Task.select().count() == 0 and Document.select().count() == 0
 
 
+def test_uploading_nothing_asks_for_a_file(pc, phone):
+    response = upload(pc)
+    assert response.status_code == 422 and "请选择要上传的文件" in response.get_data(as_text=True)
+
+
 def test_several_files_make_one_task_with_a_tab_for_each_file(pc, phone):
     response = upload(pc, ("合同.pdf", three_page_pdf()), ("附件一.pdf", three_page_pdf()))
     task = Task.get()
