@@ -565,24 +565,25 @@ def _seal_image(seal: Seal) -> geometry.SealImage:
 
 def cancel_request(user: User, task: Task) -> None:
     """取消签署 / 返回修改: withdraw a request the phone has not started, or one whose signing job
-    failed, so the seals can be changed; signing then needs a new 立即签署 and confirmation."""
+    failed (or that expired), so the seals can be changed; signing then needs a new 立即签署."""
     task = own_task(user, task.public_id)
+    if task.status == TaskStatus.COMPLETED:
+        raise SigningError("该任务已签署完成")
     request = open_request(task) or confirmed_request(task)
-    if task.status == TaskStatus.COMPLETED or request is None:
-        raise SigningError("没有可以取消的签署请求")
-    failed = request.status == SignRequestStatus.DONE and bool(request.error)
-    if request.status != SignRequestStatus.PENDING and not failed:
-        raise SigningError("手机端已开始签署，无法取消")
     with database.atomic():
-        withdrawn = SignRequest.update(status=SignRequestStatus.CANCELLED).where(
-            (SignRequest.id == request.id)
-            & (SignRequest.status == request.status)
-            & (SignRequest.error != "" if failed else SignRequest.error == request.error)
-        )
-        if withdrawn.execute() != 1:  # the phone started, or 重试 restarted the job, meanwhile
-            raise SigningError("手机端已开始签署，无法取消")
+        if request is not None:
+            failed = request.status == SignRequestStatus.DONE and bool(request.error)
+            if request.status != SignRequestStatus.PENDING and not failed:
+                raise SigningError("手机端已开始签署，无法取消")
+            withdrawn = SignRequest.update(status=SignRequestStatus.CANCELLED).where(
+                (SignRequest.id == request.id)
+                & (SignRequest.status == request.status)
+                & (SignRequest.error != "" if failed else SignRequest.error == request.error)
+            )
+            if withdrawn.execute() != 1:  # the phone started, or 重试 restarted the job, meanwhile
+                raise SigningError("手机端已开始签署，无法取消")
+            audit.record(user, "sign_request.cancelled", f"sign_request:{request.id}", {"task": task.public_id})
         Task.update(status=TaskStatus.DRAFT, updated_at=utcnow()).where(Task.id == task.id).execute()
-        audit.record(user, "sign_request.cancelled", f"sign_request:{request.id}", {"task": task.public_id})
 
 
 def start_signing_job(request: SignRequest) -> JobHandle:

@@ -360,3 +360,13 @@ def test_取消签署_is_refused_once_the_phone_has_started(person, phone, task,
     cosign.start_signing(person, request.token)  # the person pressed 确认签署 on the phone
     with pytest.raises(single.SigningError, match="手机端已开始签署"):
         single.cancel_request(person, task)
+
+
+def test_an_expired_request_shows_as_failed_and_返回修改_reopens_the_task(person, phone, task, document, personal_seal):
+    single.add_placement(person, document, personal_seal, page=1, x=100, y=120)
+    request = single.request_signature(person, task)
+    SignRequest.update(expires_at=request.created_at).where(SignRequest.id == request.id).execute()
+    progress = single.progress(person, task)
+    assert progress.state == "failed" and "过期" in progress.error
+    single.cancel_request(person, task)
+    assert Task.get_by_id(task.id).status == "draft" and single.progress(person, task).state == "draft"
