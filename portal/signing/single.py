@@ -380,6 +380,21 @@ def remove_placement(user: User, row: Placement) -> None:
         audit.record(user, "placement.removed", f"placement:{row.public_id}", {"task": task.public_id})
 
 
+def remove_riding_seams(user: User, document: Document) -> int:
+    """删除骑缝章: every riding seam on the file; returns how many went."""
+    task = own_task(user, document.task.public_id)
+    _editable(task)
+    with database.atomic():
+        removed = (
+            Placement.delete()
+            .where((Placement.document == document.id) & (Placement.kind == PlacementKind.RIDING))
+            .execute()
+        )
+        _touch(task)
+        audit.record(user, "placement.riding_removed", f"document:{document.public_id}", {"removed": removed})
+    return removed
+
+
 def remove_all_placements(user: User, task: Task) -> int:
     """一键删除: every seal placed on the task's files; returns how many placements went."""
     _editable(task)

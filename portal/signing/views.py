@@ -124,8 +124,7 @@ def upload():
         task = single.start_task(current_user, files)
     except (UploadRefused, single.SigningError) as e:
         listing = single.list_tasks(current_user)
-        message = e.message_zh
-        return render_template("signing/single_index.html", listing=listing, q="", upload_error=message), 422
+        return render_template("signing/single_index.html", listing=listing, q="", upload_error=e.message_zh), 422
     return redirect(url_for("signing.board", task_id=task.public_id), 303)
 
 
@@ -312,9 +311,7 @@ def clear_placements(task):
 def remove_riding(task, document):
     """【删除骑缝章】: every riding seam on this file."""
     try:
-        for row in single.placements_of(document):
-            if row.kind == PlacementKind.RIDING:
-                single.remove_placement(current_user, row)
+        single.remove_riding_seams(current_user, document)
     except single.SigningError as e:
         return _state(document, 422, e.message_zh)
     return _state(document)

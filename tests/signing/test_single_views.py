@@ -305,6 +305,14 @@ def test_all_pages_and_a_riding_seam_put_one_impression_on_every_page(pc, task, 
     assert all(x + width == pytest.approx(595) for x, _y, width, _h in (i["rect"] for i in seam))  # right edge
 
 
+def test_删除骑缝章_removes_the_riding_seams_and_keeps_the_other_seals(pc, task, document, personal_seal):
+    place(pc, task, document, personal_seal)
+    place(pc, task, document, personal_seal, kind="riding", range_mode="all", y=400, riding_rule="alternate")
+    assert "隔页骑缝" in pc.get(at(task) + "/summary").get_data(as_text=True)
+    removed = send(pc, at(task, document) + "/riding/delete")
+    assert removed.status_code == 200 and [p["kind"] for p in removed.json["placements"]] == ["single"]
+
+
 def test_a_placed_seal_moves_and_is_deleted_and_a_reload_shows_the_same(pc, task, document, personal_seal):
     placed = place(pc, task, document, personal_seal).json["placements"][0]["id"]
     moved = send(pc, f"{at(task)}/placements/{placed}/move", {"x": 200, "y": 300, "page": 3})
