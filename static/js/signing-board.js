@@ -101,27 +101,25 @@
       height: `${h * scale}px`,
     });
     const art = document.createElement("img");
-    art.src = seals.get(placement.seal)?.src || `${board.dataset.sealUrl.replace("SEAL", placement.seal)}`;
+    // A seal no longer offered (its grant was revoked) is still drawn, from its own address.
+    art.src = seals.get(placement.seal)?.src || board.dataset.sealUrl.replace("SEAL", placement.seal);
     art.alt = "";
     art.draggable = false;
     const full = (w / (f1 - f0)) * scale;
     Object.assign(art.style, { width: `${full}px`, left: `${-f0 * full}px` });
-    el.append(art);
-    {
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "impression-remove";
-      remove.textContent = "×";
-      remove.title = placement.kind === "single" ? "删除此印章" : `删除该${placement.kind_label}`;
-      remove.setAttribute("aria-label", remove.title);
-      remove.addEventListener("click", async (event) => {
-        event.stopPropagation();
-        const result = await send(url(board.dataset.deleteUrl, placement.id), {});
-        showError(result.error);
-      });
-      el.append(remove);
-      el.addEventListener("pointerdown", (event) => startMove(event, placement, el, frame));
-    }
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "impression-remove";
+    remove.textContent = "×";
+    remove.title = placement.kind === "single" ? "删除此印章" : `删除该${placement.kind_label}`;
+    remove.setAttribute("aria-label", remove.title);
+    remove.addEventListener("click", async (event) => {
+      event.stopPropagation();
+      const result = await send(url(board.dataset.deleteUrl, placement.id), {});
+      showError(result.error);
+    });
+    el.append(art, remove);
+    el.addEventListener("pointerdown", (event) => startMove(event, placement, el, frame));
     return el;
   }
 
@@ -158,8 +156,10 @@
   }
 
   // A seal following the pointer at the real size it would have on the page below (or on the
-  // first page while it is over none). `onDrop(frame, left, top)` gets its box in that frame.
-  function dragSeal(event, seal, targets, onDrop) {
+  // first page while it is over none). `onDrop(frame, left, top)` gets its box in that frame;
+  // a press released without moving is a tap (`onTap`): browsers do not all follow a cancelled
+  // pointerdown with a click, so taps are not left to the click event.
+  function dragSeal(event, seal, targets, onDrop, onTap) {
     const startX = event.clientX;
     const startY = event.clientY;
     let ghost = null;
@@ -193,10 +193,11 @@
       source.removeEventListener("pointermove", move);
       source.removeEventListener("pointerup", up);
       source.removeEventListener("pointercancel", cancel);
-      if (!ghost) return; // a click: the click handler selects the seal
+      if (!ghost) {
+        if (e.clientX >= 0) onTap();
+        return;
+      }
       ghost.remove();
-      // The release also fires a click on the source (it holds the pointer): not a selection.
-      source.addEventListener("click", (click) => click.stopImmediatePropagation(), { capture: true, once: true });
       const frame = frameAt(e.clientX, e.clientY, targets);
       if (!frame) return;
       const box = frame.getBoundingClientRect();
@@ -271,15 +272,24 @@
     board.classList.toggle("has-selection", Boolean(selected));
   }
 
+  // Pointers select through dragSeal's tap; a click with no pointer behind it (detail 0) is the
+  // keyboard's Enter or Space.
+  const onKeyboardClick = (action) => (event) => event.detail === 0 && action();
   for (const seal of seals.values()) {
-    seal.button.addEventListener("click", () => select(seal));
+    seal.button.addEventListener("click", onKeyboardClick(() => select(seal)));
     seal.button.addEventListener("pointerdown", (event) => {
       if (event.button > 0 || !frames.length) return;
       event.preventDefault();
-      dragSeal(event, seal, frames, (frame, left, top) => {
-        select(null);
-        addSingle(seal, frame, left, top);
-      });
+      dragSeal(
+        event,
+        seal,
+        frames,
+        (frame, left, top) => {
+          select(null);
+          addSingle(seal, frame, left, top);
+        },
+        () => select(seal),
+      );
     });
   }
 
@@ -357,13 +367,14 @@
       choice.innerHTML = `<img alt="" draggable="false"><span class="seal-choice-text"><strong></strong></span>`;
       choice.querySelector("img").src = seal.src;
       choice.querySelector("strong").textContent = seal.name;
-      choice.addEventListener("click", () => {
+      const choose = () => {
         if (!dialog.draft || dialog.draft.seal !== seal) putDraft(dialog, seal);
-      });
+      };
+      choice.addEventListener("click", onKeyboardClick(choose));
       choice.addEventListener("pointerdown", (event) => {
         if (event.button > 0) return;
         event.preventDefault();
-        dragSeal(event, seal, [sample], (frame, left, top) => putDraft(dialog, seal, left, top));
+        dragSeal(event, seal, [sample], (frame, left, top) => putDraft(dialog, seal, left, top), choose);
       });
       list.append(choice);
     }

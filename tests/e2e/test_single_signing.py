@@ -352,4 +352,25 @@ def test_on_a_phone_sized_screen_a_seal_is_dragged_by_touch(app, live_server, br
     assert row.page == 1
     assert (row.x, row.y) == pytest.approx(dropped_at(frame, *target, department_pt), abs=2)
     screenshot(page, "single-board-touch-phone", full_page=False)
+
+    # Tap a seal, then tap the page: it is placed centred where the page was tapped.
+    personal = page.locator(".seal-choice", has_text="个人制式签章")
+    personal.scroll_into_view_if_needed()
+    personal.tap()
+    expect(personal).to_have_class(re.compile("is-selected"))
+    frame, target = point_on(page, 2, 0.5, 0.5)
+    page.touchscreen.tap(*target)
+    expect(page.locator("#page-2 .impression")).to_have_count(1)
+
+    # 一键删除 asks once, then every seal goes from the board and from 盖章统计.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=一键删除")
+    expect(page.locator(".impression")).to_have_count(0)
+    expect(page.locator("#seal-stats")).to_contain_text("尚未加盖印章")
+    assert Placement.select().count() == 0
+
+    # A keyboard selects a seal too (Enter on the focused seal).
+    department.focus()
+    page.keyboard.press("Enter")
+    expect(department).to_have_class(re.compile("is-selected"))
     assert errors == []
