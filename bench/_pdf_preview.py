@@ -7,7 +7,9 @@ tracemonkey.pdf page 1 (a text page, 612 × 792 pt) from the shared corpus, at 7
 and at 1000 px. "bare" loads the page from an open document, renders it and closes it; "ours" is
 `render_page` on a document from `open_document` (forms initialised, JPEG encoded). PNG at its
 default level and WebP at its fastest method are printed for comparison: they are why previews
-are JPEG. Last, the cost of inspecting an upload in the worker process rather than in-process.
+are JPEG. Then the signing board's page as the portal serves it, first (rendered and stored) and
+cached (from storage). Last, the cost of inspecting an upload in the worker process rather than
+in-process.
 """
 
 import io
@@ -107,12 +109,52 @@ def inspection(data: bytes):
     )
 
 
+def board_page(data: bytes):
+    """The signing board's page image as the portal serves it (portal/signing/previews.py): the
+    first request renders and stores it, later ones load it from storage."""
+    import tempfile
+
+    from portal import create_app, storage
+    from portal.config import TestConfig
+    from portal.db import database
+    from portal.schema import MODELS
+    from portal.signing import previews as board_previews
+    from portal.signing.models import PagePreview
+
+    with tempfile.TemporaryDirectory() as var, create_app(TestConfig(Path(var))).app_context():
+        database.connect(reuse_if_open=True)
+        database.create_tables(MODELS)
+        key = storage.save(data, "application/pdf").key
+        bare_document = pdfium.PdfDocument(data)
+        scale = board_previews.PAGE / 612
+
+        def bare():
+            page = bare_document[0]
+            page.render(scale=scale).close()
+            page.close()
+
+        def first_time():
+            PagePreview.delete().execute()
+            board_previews.page_preview(key, 1, board_previews.PAGE)
+
+        times = interleaved(
+            {
+                "bare": bare,
+                "first": first_time,
+                "cached": lambda: board_previews.page_preview(key, 1, board_previews.PAGE),
+            }
+        )
+        row("board page, first request (render, JPEG, store) vs bare", times["first"], times["bare"])
+        row("board page, cached (database row + blob from storage) vs bare", times["cached"], times["bare"])
+
+
 def main():
     if not PAGE.is_file():
         sys.exit(f"needs the shared corpus: {PAGE} is missing")
     data = PAGE.read_bytes()
     for width in (612, 1000):
         previews(data, width)
+    board_page(data)
     inspection(data)
 
 
