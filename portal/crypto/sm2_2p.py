@@ -31,7 +31,8 @@ The proof is a Schnorr proof made non-interactive with SM3 (Fiat–Shamir):
 The context binds the proof to one user (keygen) or one session and digest (signing), so a
 proof cannot be replayed elsewhere; keygen_context() and sign_context() build it.
 
-Pure: no Flask, no database. Every multiplication by a secret is blinded (mul_secret), every
+Pure: no Flask, no database. Every multiplication by a secret goes through mul_secret (blinded,
+or OpenSSL's constant-time ladder; see sm2.py), every
 secret is inverted with inv_secret, and no repr, exception or log shows a secret. Nonces can be
 injected through keyword arguments for the golden vectors only; production code never passes them.
 """
@@ -47,6 +48,7 @@ from portal.crypto.sm2 import (
     affine,
     check_scalar,
     inv_secret,
+    mul_add_public,
     mul_secret,
     random_scalar,
 )
@@ -129,9 +131,7 @@ def prove_knowledge(secret: int, statement: PublicKey, context: bytes, *, nonce:
 
 def verify_knowledge(statement: PublicKey, proof: SchnorrProof, context: bytes) -> bool:
     """Whether `proof` shows knowledge of log_G(statement), made for this context."""
-    # Public scalars, so no blinding. P1 and Q1 are one-off points: computed directly rather than
-    # through mul_add_public, whose table cache is meant for keys that are verified again and again.
-    commitment = SM2P256.g_public * proof.z + statement.point * ((-proof.c) % N)
+    commitment = mul_add_public(proof.z, (-proof.c) % N, statement.x, statement.y)  # public scalars
     try:
         commitment = PublicKey.from_point(commitment)
     except SM2Error:  # T' at infinity: no honest proof gives it

@@ -160,6 +160,41 @@ def test_blinded_multiplication_gives_the_same_point():
     assert sm2.inv_secret(k) * k % N == 1
 
 
+# The fast paths (G's comb, OpenSSL's ladder and joint wNAF, a repeated key's comb) against
+# python-ecdsa's plain arithmetic, at random and at the edges of the scalar range.
+EDGE_SCALARS = [1, 2, 3, 255, 256, 257, (1 << 128) + 1, N - 2, N - 1]
+
+
+@pytest.mark.parametrize("k", EDGE_SCALARS + [sm2.random_scalar() for _ in range(20)])
+def test_every_multiplication_path_agrees_with_plain_arithmetic(k):
+    g = sm2.SM2P256.g_public
+    assert sm2.affine(sm2.mul_secret(k)) == sm2.affine(g * k)
+    assert sm2.affine(sm2._generator_comb().mul(k + N * ((1 << 65) - 1))) == sm2.affine(g * k)  # longest blinding
+    q = PrivateKey.generate().public_key
+    assert sm2.affine(sm2.mul_secret(k, q.point)) == sm2.affine(q.point * k)
+    u = sm2.random_scalar()
+    expected = sm2.affine(g * u + q.point * k)
+    assert sm2.affine(sm2.mul_add_public(u, k, q.x, q.y)) == expected  # first sighting: OpenSSL
+    assert sm2.affine(sm2.mul_add_public(u, k, q.x, q.y)) == expected  # again: the key's comb
+
+
+def test_sums_that_reach_infinity_or_double_are_right():
+    g = sm2.SM2P256.g_public
+    minus_g = sm2.SM2P256.point(sm2.SM2P256.gx, sm2.SM2P256.p - sm2.SM2P256.gy)
+    for _ in range(2):  # OpenSSL, then the comb of the repeated "key" −G
+        assert sm2.mul_add_public(5, 5, *sm2.affine(minus_g)) == sm2.INFINITY
+        assert sm2.affine(sm2.mul_add_public(3, N - 1, *sm2.affine(minus_g))) == sm2.affine(g * 4)
+    assert sm2.mul_secret(N, g) == sm2.INFINITY  # OpenSSL's ladder reaching the point at infinity
+    comb = sm2._generator_comb()
+    assert sm2.affine(comb.mul(N + 1)) == sm2.affine(g)
+    assert comb.mul(N) == sm2.INFINITY and comb.mul(0) == sm2.INFINITY
+    # The addition's own special cases: the same point doubles, its negative cancels.
+    gx, gy = sm2.SM2P256.gx, sm2.SM2P256.gy
+    X, Y, Z = comb._madd(gx, gy, 1, gx, gy)
+    assert sm2.affine(sm2.SM2P256.point_class(sm2.SM2P256.fp, int(X), int(Y), int(Z))) == sm2.affine(g * 2)
+    assert comb._madd(gx, gy, 1, gx, sm2.SM2P256.p - gy)[2] == 0
+
+
 def test_a_private_key_never_shows_its_secret():
     key = PrivateKey.generate()
     assert key.to_bytes().hex() not in repr(key) and str(int.from_bytes(key.to_bytes(), "big")) not in repr(key)
