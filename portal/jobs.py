@@ -99,15 +99,14 @@ def enqueue(
             run_job(name, list(args), job_id, subject)
         except Exception:
             log.exception("inline job %s failed", job_id)
-            failure = (
-                JobFailure.select().where(JobFailure.job_id == job_id).order_by(JobFailure.id.desc()).first()
-            )
+            failure = JobFailure.select().where(JobFailure.job_id == job_id).order_by(JobFailure.id.desc()).first()
             return JobHandle(job_id, "failed", failure)
         return JobHandle(job_id, "finished")
 
     from rq import Queue
     from rq.exceptions import DuplicateJobError
     from rq.job import Job
+    from rq.registry import StartedJobRegistry
 
     q = Queue(queue, connection=conn)
     for _ in range(2):
@@ -124,12 +123,22 @@ def enqueue(
             return JobHandle(job_id, "queued")
         except DuplicateJobError:
             existing = Job.fetch(job_id, connection=conn)
-            status = existing.get_status(refresh=False)
-            status = getattr(status, "value", status)
+            status = _status(existing, refresh=False)
+            if status == "started":
+                # A worker killed mid-job leaves its job "started" until RQ's periodic maintenance
+                # (every 10 minutes) notices that its heartbeat stopped; asking now fails an
+                # abandoned job at once, so it runs again (jobs are idempotent).
+                StartedJobRegistry(queue, connection=conn).cleanup()
+                status = _status(existing, refresh=True)
             if status in _ACTIVE:
                 return JobHandle(job_id, status)
             existing.delete()  # finished or failed before: run it again (it is idempotent)
     raise RuntimeError(f"could not enqueue {job_id}")
+
+
+def _status(job, *, refresh: bool) -> str:
+    status = job.get_status(refresh=refresh)
+    return getattr(status, "value", status)  # an enum in recent RQ
 
 
 def init_app(app):

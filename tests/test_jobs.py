@@ -1,5 +1,7 @@
 """Background jobs: inline by default, through a real RQ worker when Redis is configured."""
 
+import time
+
 import pytest
 import sample_jobs
 from rq import Queue, Worker
@@ -81,3 +83,38 @@ def test_a_job_failing_on_the_worker_leaves_a_job_failure(make_app, redis_url):
     failure = JobFailure.get(JobFailure.job_id == "fail-2")
     assert failure.error == "ValueError: could not process document:xyz"
     assert failure.subject == "document:xyz"
+
+
+def test_a_job_abandoned_by_a_killed_worker_runs_again_when_enqueued(make_app, redis_url):
+    """A worker killed mid-job (kill -9) leaves the job "started" with a registry entry whose
+    heartbeat has expired; enqueueing it again fails the abandoned run and queues a new one."""
+    from rq.job import JobStatus
+    from rq.registry import StartedJobRegistry
+
+    make_app(REDIS_URL=redis_url)
+    enqueue(sample_jobs.record_event, "task:6", job_id="record-6", queue="signing")
+    connection = redis_connection()
+    job = Queue("signing", connection=connection).fetch_job("record-6")
+    Queue("signing", connection=connection).remove(job)
+    job.set_status(JobStatus.STARTED)
+    registry = StartedJobRegistry("signing", connection=connection)
+    connection.zadd(registry.key, {f"{job.id}:killed-run": 1})  # its last heartbeat promised life until 1970
+    assert enqueue(sample_jobs.record_event, "task:6", job_id="record-6", queue="signing").status == "queued"
+    work_off_queues()
+    assert ran("task:6") == 1
+
+
+def test_a_running_job_is_not_started_twice(make_app, redis_url):
+    from rq.job import JobStatus
+    from rq.registry import StartedJobRegistry
+
+    make_app(REDIS_URL=redis_url)
+    enqueue(sample_jobs.record_event, "task:7", job_id="record-7", queue="signing")
+    connection = redis_connection()
+    queue = Queue("signing", connection=connection)
+    job = queue.fetch_job("record-7")
+    queue.remove(job)
+    job.set_status(JobStatus.STARTED)
+    registry = StartedJobRegistry("signing", connection=connection)
+    connection.zadd(registry.key, {f"{job.id}:live-run": time.time() + 60})  # a fresh heartbeat
+    assert enqueue(sample_jobs.record_event, "task:7", job_id="record-7", queue="signing").status == "started"
