@@ -3,11 +3,8 @@ when the conversion is done the answer reloads the board, which then shows the p
 conversion says why."""
 
 import pytest
-from cosign_phone import Phone
 from helpers import SHARED_CORPUS, login
 
-from portal.accounts.models import RealNameStatus, User
-from portal.cosign import services as cosign
 from portal.pdf.convert import converter_available
 from portal.signing import documents, single
 from portal.signing.models import ConversionState, Document
@@ -22,15 +19,11 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def pending_word(demo, monkeypatch, client):
+def pending_word(person, phone, monkeypatch, client):
     """张伟's task with a .docx whose conversion job has not run yet (jobs run inline in tests,
     so the enqueue is held back)."""
-    user = User.get(User.username == "zhangwei")
-    user.real_name_status = RealNameStatus.VERIFIED
-    user.save()
-    Phone(user).activate(cosign.issue_activation_code(user).code)
     monkeypatch.setattr(single, "enqueue_conversion", lambda document: None)
-    task = single.start_task(user, [("表格.docx", (WORD / "tbl-having-tables.docx").read_bytes())])
+    task = single.start_task(person, [("表格.docx", (WORD / "tbl-having-tables.docx").read_bytes())])
     login(client, "zhangwei")
     return task, single.task_documents(task)[0]
 

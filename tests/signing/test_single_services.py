@@ -8,11 +8,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cosign_phone import Phone
 from helpers import three_page_pdf
 
 from portal import storage
-from portal.accounts.models import Organization, RealNameStatus, User
+from portal.accounts.models import RealNameStatus, User
 from portal.audit.models import Event
 from portal.certificates import services as certificates
 from portal.cosign import services as cosign
@@ -30,44 +29,6 @@ pytestmark = pytest.mark.both_databases
 
 WORD = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "word"
 A4 = (595.0, 842.0)
-
-
-@pytest.fixture
-def person(demo):
-    user = User.get(User.username == "zhangwei")
-    user.real_name_status = RealNameStatus.VERIFIED
-    user.save()
-    return user
-
-
-@pytest.fixture
-def personal_seal(person):
-    return create_personal_seal(person)
-
-
-@pytest.fixture
-def department_seal(person):
-    """教务处's official seal, granted to the person."""
-    seal = Seal.get(Seal.owner_org == Organization.get(Organization.short_code == "jwc"))
-    SealGrant.create(seal=seal, user=person, granted_by=User.get(User.username == "zhouming"))
-    return seal
-
-
-@pytest.fixture
-def task(person):
-    return single.start_task(person, [("合同.pdf", three_page_pdf())])
-
-
-@pytest.fixture
-def document(task):
-    return single.task_documents(task)[0]
-
-
-@pytest.fixture
-def phone(person):
-    phone = Phone(person)
-    phone.activate(cosign.issue_activation_code(person).code)
-    return phone
 
 
 # --- uploads -------------------------------------------------------------------------------------
