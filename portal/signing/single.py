@@ -585,8 +585,12 @@ def cancel_request(user: User, task: Task) -> None:
     if task.status == TaskStatus.COMPLETED:
         raise SigningError("该任务已签署完成")
     request = open_request(task) or confirmed_request(task)
+    if request is None and task.status != TaskStatus.IN_PROGRESS:
+        raise SigningError("没有可以取消的签署请求")
     with database.atomic():
-        if request is not None:
+        if request is None:  # the request expired or failed on the phone: only the task reopens
+            audit.record(user, "task.reopened", f"task:{task.public_id}")
+        else:
             failed = request.status == SignRequestStatus.DONE and bool(request.error)
             if request.status != SignRequestStatus.PENDING and not failed:
                 raise SigningError("手机端已开始签署，无法取消")

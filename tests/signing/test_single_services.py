@@ -331,3 +331,6 @@ def test_an_expired_request_shows_as_failed_and_返回修改_reopens_the_task(pe
     assert progress.state == "failed" and "过期" in progress.error
     single.cancel_request(person, task)
     assert Task.get_by_id(task.id).status == "draft" and single.progress(person, task).state == "draft"
+    assert Event.select().order_by(Event.seq.desc()).first().action == "task.reopened"
+    with pytest.raises(single.SigningError, match="没有可以取消的签署请求"):
+        single.cancel_request(person, task)
