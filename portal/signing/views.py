@@ -61,15 +61,26 @@ def signed_file_name(name: str) -> str:
     return f"{stem}_已签署.pdf"
 
 
-def _not_ready_redirect():
-    """Where a person who cannot sign yet is sent, with the reason; None when they can sign."""
+REAL_NAME_FIRST = "签署文件前需要先完成实名认证。"
+CERTIFICATE_FIRST = "签署文件前需要先下载协同签名证书：点击右上角【协同签名工具】，用手机扫码下载。"
+
+
+def _not_ready() -> tuple[str, str] | None:
+    """(why, where to go) when the person cannot sign yet; None when they can."""
     if not realname.is_verified(current_user):
-        flash("签署文件前需要先完成实名认证。", "error")
-        return redirect(realname_url() or url_for("home.index"), 303)
+        return REAL_NAME_FIRST, realname_url() or url_for("home.index")
     if cosign.current_key_share(current_user) is None:
-        flash("签署文件前需要先下载协同签名证书：点击右上角【协同签名工具】，用手机扫码下载。", "error")
-        return redirect(url_for("cosign.my_certificate"), 303)
+        return CERTIFICATE_FIRST, url_for("cosign.my_certificate")
     return None
+
+
+def _not_ready_redirect():
+    """Send a person who cannot sign yet where they can fix that, with the reason."""
+    blocker = _not_ready()
+    if blocker is None:
+        return None
+    flash(blocker[0], "error")
+    return redirect(blocker[1], 303)
 
 
 def _owned(view):
@@ -109,6 +120,7 @@ def single_index():
         "signing/_task_list.html",
         listing=single.list_tasks(current_user, query, page),
         q=query,
+        blocker=_not_ready(),
     )
 
 
@@ -124,7 +136,8 @@ def upload():
         task = single.start_task(current_user, files)
     except (UploadRefused, single.SigningError) as e:
         listing = single.list_tasks(current_user)
-        return render_template("signing/single_index.html", listing=listing, q="", upload_error=e.message_zh), 422
+        context = {"listing": listing, "q": "", "upload_error": e.message_zh, "blocker": None}
+        return render_template("signing/single_index.html", **context), 422
     return redirect(url_for("signing.board", task_id=task.public_id), 303)
 
 

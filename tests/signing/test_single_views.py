@@ -165,6 +165,14 @@ def test_an_unverified_person_is_sent_to_real_name_authentication(client, demo):
     assert Task.select().count() == 1
 
 
+def test_the_list_says_what_is_missing_before_signing(app, pc):
+    html = pc.get("/single").get_data(as_text=True)  # verified, no certificate yet
+    assert re.search(r'id="sign-blocker">签署文件前需要先下载协同签名证书.*?href="/cosign/certificate"', html)
+    unverified = app.test_client()
+    login(unverified, "liuyang")
+    assert 'href="/real-name">去实名认证' in unverified.get("/single").get_data(as_text=True)
+
+
 def test_a_person_without_a_certificate_is_sent_to_download_one(pc, task):
     for attempt in (lambda: upload(pc, ("合同.pdf", three_page_pdf())), lambda: pc.get(at(task))):
         response = attempt()
