@@ -123,12 +123,32 @@
     return el;
   }
 
+  // The thumbnail strip marks where seals are, so pages that carry one stand out.
+  const thumbs = [...board.querySelectorAll(".thumb-page")];
+
+  function thumbMark(impression, thumb) {
+    const scale = thumb.clientWidth / parseFloat(thumb.dataset.width);
+    const [x, y, w, h] = impression.rect;
+    const mark = document.createElement("span");
+    mark.className = "thumb-mark";
+    Object.assign(mark.style, {
+      left: `${x * scale}px`,
+      top: `${(parseFloat(thumb.dataset.height) - y - h) * scale}px`,
+      width: `${Math.max(w * scale, 2)}px`,
+      height: `${Math.max(h * scale, 2)}px`,
+    });
+    return mark;
+  }
+
   function draw() {
     for (const frame of frames) frame.querySelector("[data-layer]").replaceChildren();
+    for (const thumb of thumbs) thumb.querySelector("[data-thumb-layer]").replaceChildren();
     for (const placement of state.placements) {
       for (const impression of placement.impressions) {
         const frame = frameOf(impression.page);
         if (frame) frame.querySelector("[data-layer]").append(impressionElement(placement, impression, frame));
+        const thumb = thumbs[impression.page - 1];
+        if (thumb) thumb.querySelector("[data-thumb-layer]").append(thumbMark(impression, thumb));
       }
     }
     for (const dialog of board.querySelectorAll("dialog[open]")) listExisting(dialog);

@@ -224,6 +224,9 @@ def test_upload_place_seals_confirm_on_the_phone_and_download(app, live_server, 
     expect(dialog).to_be_hidden()
     for number in range(1, 7):
         expect(pc.locator(f"#page-{number} .impression.kind-riding")).to_have_count(1)
+    # The thumbnails mark every seal too: pages 1-2 and 3-5 carry two, page 6 the riding slice.
+    marks = [pc.locator(f".thumb[data-goto='{n}'] .thumb-mark").count() for n in range(1, 7)]
+    assert marks == [2, 2, 2, 2, 2, 1]
     expect(pc.locator("[data-riding-list]")).to_contain_text("全文骑缝 · 连续页骑缝 · 右侧")
 
     # 盖章统计: personal 1; department 1 + 3 (pages 3-5) + 6 riding slices.
