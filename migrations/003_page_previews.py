@@ -14,7 +14,6 @@ def migrate(migrator: Migrator, database: pw.Database, *, fake=False):
         page = pw.IntegerField()
         width = pw.IntegerField()
         image_blob = pw.CharField(max_length=64)
-        image_height = pw.IntegerField()
         created_at = pw.DateTimeField()
 
         class Meta:

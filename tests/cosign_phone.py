@@ -78,6 +78,13 @@ class Phone:
         raise AssertionError("no signature after three runs")
 
 
+def activated_phone(user: User) -> Phone:
+    """The person's cosign app with a certificate downloaded."""
+    phone = Phone(user)
+    phone.activate(services.issue_activation_code(user).code)
+    return phone
+
+
 def make_person(username: str, name: str, verified: bool = True) -> User:
     return User.create(
         username=username,

@@ -175,7 +175,6 @@ class PagePreview(BaseModel):
     page = IntegerField()
     width = IntegerField()
     image_blob = CharField(max_length=64)
-    image_height = IntegerField()
     created_at = UTCDateTimeField()
 
     class Meta:

@@ -32,9 +32,7 @@ def page_preview(pdf_blob: str, page: int, width: int) -> tuple[bytes, str]:
     blob = storage.save(image.data, image.media_type)
     try:
         with database.atomic():
-            PagePreview.create(
-                pdf_blob=pdf_blob, page=page, width=width, image_blob=blob.key, image_height=image.height
-            )
+            PagePreview.create(pdf_blob=pdf_blob, page=page, width=width, image_blob=blob.key)
     except IntegrityError:
         pass  # a concurrent request cached the same page first
     return image.data, image.media_type

@@ -176,6 +176,20 @@ def task_documents(task: Task) -> list[Document]:
     return list(Document.select().where(Document.task == task.id).order_by(Document.id))
 
 
+class Missing:
+    REAL_NAME = "real_name"
+    CERTIFICATE = "certificate"
+
+
+def missing_for_signing(user: User) -> str | None:
+    """What the person must do before they can sign (Missing.*), or None."""
+    if not realname.is_verified(user):
+        return Missing.REAL_NAME
+    if cosign.current_key_share(user) is None:
+        return Missing.CERTIFICATE
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # Seals the person may use
 
@@ -197,19 +211,29 @@ def usable_seals(user: User) -> list[Seal]:
     return personal_seals(user) + list(granted)
 
 
+def usable_seal(user: User, public_id: str) -> Seal:
+    """The seal with this public id, if the person may use it now."""
+    seal = next((s for s in usable_seals(user) if s.public_id == public_id), None)
+    if seal is None:
+        raise NotFound("该印章不可用，请刷新页面后重新选择")
+    return seal
+
+
 def visible_seal(user: User, public_id: str) -> Seal:
     """A seal whose picture the person may see: one they may use now, or one placed on their own
     files (its grant may have been revoked since: the board still shows it, to be removed)."""
-    seal = next((s for s in usable_seals(user) if s.public_id == public_id), None)
-    if seal is None:
-        seal = (
-            Seal.select()
-            .join(Placement, on=Placement.seal == Seal.id)
-            .join(Document)
-            .join(Task)
-            .where((Seal.public_id == public_id) & (Task.initiator == user.id) & (Task.kind == TaskKind.SINGLE))
-            .first()
-        )
+    try:
+        return usable_seal(user, public_id)
+    except NotFound:
+        pass
+    seal = (
+        Seal.select()
+        .join(Placement, on=Placement.seal == Seal.id)
+        .join(Document)
+        .join(Task)
+        .where((Seal.public_id == public_id) & (Task.initiator == user.id) & (Task.kind == TaskKind.SINGLE))
+        .first()
+    )
     if seal is None:
         raise NotFound("找不到该印章")
     return seal
@@ -286,19 +310,24 @@ def _impressions(document: Document, rows: list[Placement], images: dict | None 
         raise SigningError(str(e)) from None
 
 
-def own_document(user: User, public_id: str) -> Document:
-    document = Document.get_or_none(Document.public_id == public_id)
+def task_document(task: Task, public_id: str) -> Document:
+    """A file of the task (the caller has the task from own_task): anything else is not found."""
+    document = Document.get_or_none((Document.public_id == public_id) & (Document.task == task.id))
     if document is None:
         raise TaskNotFound()
-    own_task(user, document.task.public_id)
     return document
 
 
-def own_placement(user: User, public_id: str) -> Placement:
-    row = Placement.get_or_none(Placement.public_id == public_id)
+def task_placement(task: Task, public_id: str) -> Placement:
+    """A seal placed on one of the task's files."""
+    row = (
+        Placement.select(Placement, Document)
+        .join(Document)
+        .where((Placement.public_id == public_id) & (Document.task == task.id))
+        .first()
+    )
     if row is None:
         raise NotFound("找不到该印章位置，可能已被删除")
-    own_document(user, row.document.public_id)
     return row
 
 
@@ -413,7 +442,9 @@ def placement_impressions(document: Document) -> list[tuple[Placement, list[geom
 
 
 def placements_of(document: Document) -> list[Placement]:
-    return list(Placement.select().where(Placement.document == document.id).order_by(Placement.id))
+    """The file's placements with their seals (one query: the board and 盖章统计 read every seal)."""
+    query = Placement.select(Placement, Seal).join(Seal).where(Placement.document == document.id)
+    return list(query.order_by(Placement.id))
 
 
 @dataclass(frozen=True)
@@ -492,15 +523,16 @@ def request_signature(user: User, task: Task) -> SignRequest:
     existing = open_request(task) or confirmed_request(task)
     if existing is not None:
         if existing.status == SignRequestStatus.DONE:  # 重试 after a failed signing job
-            SignRequest.update(error="").where(SignRequest.id == existing.id).execute()
+            with database.atomic():
+                SignRequest.update(error="").where(SignRequest.id == existing.id).execute()
+                audit.record(user, "task.signing_retried", f"task:{task.public_id}", {"sign_request": existing.id})
             start_signing_job(existing)
             existing = SignRequest.get_by_id(existing.id)
         return existing
-    try:
-        realname.require_real_name(user)
-    except realname.RealNameRequired as e:
-        raise SigningError(e.message) from None
-    if cosign.current_key_share(user) is None:
+    missing = missing_for_signing(user)
+    if missing == Missing.REAL_NAME:
+        raise SigningError(realname.RealNameRequired.message)
+    if missing == Missing.CERTIFICATE:
         raise CertificateRequired()
 
     docs = task_documents(task)
@@ -667,7 +699,9 @@ def complete_signing(sign_request_id: int) -> Task:
         return _complete(sign_request_id)
     except Exception as e:
         message = e.message_zh if isinstance(e, SigningError) else "签署过程中出现系统错误，请稍后重试"
-        SignRequest.update(error=message).where(SignRequest.id == sign_request_id).execute()
+        with database.atomic():
+            SignRequest.update(error=message).where(SignRequest.id == sign_request_id).execute()
+            audit.record(None, "task.signing_failed", f"sign_request:{sign_request_id}", {"error": message})
         raise
 
 
@@ -738,6 +772,11 @@ def _complete(sign_request_id: int) -> Task:
         ).execute()
         audit.record(user, "task.completed", f"task:{task.public_id}", {"sign_request": request.id})
     return Task.get_by_id(task.id)
+
+
+def signed_file_name(name: str) -> str:
+    """合同.pdf / 合同.docx → 合同_已签署.pdf"""
+    return f"{PurePath(name).stem}_已签署.pdf"
 
 
 def signed_file(user: User, document: Document) -> bytes:

@@ -15,8 +15,6 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_login import current_user, login_required
 
 from portal import htmx, storage
-from portal.accounts import realname
-from portal.cosign import services as cosign
 from portal.cosign.views import realname_url, sign_request_url
 from portal.pdf.placement import MM
 from portal.qr import qr_svg
@@ -55,21 +53,16 @@ def seal_type_label(kind: str) -> str:
     return SEAL_KIND_LABELS.get(kind, kind)
 
 
-def signed_file_name(name: str) -> str:
-    """合同.pdf / 合同.docx → 合同_已签署.pdf"""
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return f"{stem}_已签署.pdf"
-
-
 REAL_NAME_FIRST = "签署文件前需要先完成实名认证。"
 CERTIFICATE_FIRST = "签署文件前需要先下载协同签名证书：点击右上角【协同签名工具】，用手机扫码下载。"
 
 
 def _not_ready() -> tuple[str, str] | None:
     """(why, where to go) when the person cannot sign yet; None when they can."""
-    if not realname.is_verified(current_user):
+    missing = single.missing_for_signing(current_user)
+    if missing == single.Missing.REAL_NAME:
         return REAL_NAME_FIRST, realname_url() or url_for("home.index")
-    if cosign.current_key_share(current_user) is None:
+    if missing == single.Missing.CERTIFICATE:
         return CERTIFICATE_FIRST, url_for("cosign.my_certificate")
     return None
 
@@ -91,13 +84,9 @@ def _owned(view):
         try:
             task = single.own_task(current_user, task_id)
             if "document_id" in kwargs:
-                kwargs["document"] = single.own_document(current_user, kwargs.pop("document_id"))
-                if kwargs["document"].task_id != task.id:
-                    abort(404)
+                kwargs["document"] = single.task_document(task, kwargs.pop("document_id"))
             if "placement_id" in kwargs:
-                kwargs["placement"] = single.own_placement(current_user, kwargs.pop("placement_id"))
-                if kwargs["placement"].document.task_id != task.id:
-                    abort(404)
+                kwargs["placement"] = single.task_placement(task, kwargs.pop("placement_id"))
         except single.SigningError:
             abort(404)
         return view(task, **kwargs)
@@ -260,9 +249,7 @@ def _number(name: str, default: float | None = None) -> float:
 def add_placement(task, document):
     """Drop a seal on a page (单页), or confirm a 多页盖章 / 骑缝章 configured on a sample page."""
     try:
-        seal = next((s for s in single.usable_seals(current_user) if s.public_id == request.form.get("seal")), None)
-        if seal is None:
-            raise single.SigningError("该印章不可用，请刷新页面后重新选择")
+        seal = single.usable_seal(current_user, request.form.get("seal", ""))
         page_range = request.form.get("page_range", "")
         if request.form.get("range_mode") == "all":
             page_range = "all"
@@ -430,6 +417,6 @@ def download(task, document):
     except single.SigningError:
         abort(404)
     response = current_app.response_class(data, mimetype="application/pdf")
-    name = signed_file_name(document.name)
+    name = single.signed_file_name(document.name)
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
     return response

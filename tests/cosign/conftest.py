@@ -2,10 +2,9 @@
 activated phone, and a signing task whose signer is the person."""
 
 import pytest
-from cosign_phone import Phone, make_person, make_task
+from cosign_phone import activated_phone, make_person, make_task
 
 from portal.certificates import services as ca
-from portal.cosign import services
 
 
 @pytest.fixture
@@ -26,9 +25,7 @@ def other(school_ca):
 @pytest.fixture
 def phone(person):
     """A person whose phone holds an activated certificate."""
-    phone = Phone(person)
-    phone.activate(services.issue_activation_code(person).code)
-    return phone
+    return activated_phone(person)
 
 
 @pytest.fixture

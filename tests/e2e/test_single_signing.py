@@ -9,7 +9,7 @@ import re
 
 import pypdfium2 as pdfium
 import pytest
-from cosign_phone import Phone
+from cosign_phone import activated_phone
 from helpers import PDF_CORPUS, needs_pdf_corpus
 from PIL import Image, ImageChops
 from playwright.sync_api import expect
@@ -331,7 +331,7 @@ def touch_drag(page, source, target_x: float, target_y: float) -> None:
 
 
 def test_on_a_phone_sized_screen_a_seal_is_dragged_by_touch(app, live_server, browser, screenshot, wufang):
-    Phone(wufang).activate(cosign.issue_activation_code(wufang).code)
+    activated_phone(wufang)
     task = single.start_task(wufang, [("通知.pdf", SOURCE.read_bytes())])
     context = browser.new_context(viewport={"width": 375, "height": 812}, has_touch=True, user_agent=PHONE_UA)
     page = context.new_page()

@@ -1,11 +1,10 @@
 """张伟, verified, with his seals, a three-page task and a phone: what the signing tests start from."""
 
 import pytest
-from cosign_phone import Phone
+from cosign_phone import activated_phone
 from helpers import three_page_pdf
 
 from portal.accounts.models import Organization, RealNameStatus, User
-from portal.cosign import services as cosign
 from portal.seals.models import Seal, SealGrant
 from portal.seals.services import create_personal_seal
 from portal.signing import single
@@ -35,9 +34,7 @@ def department_seal(person):
 @pytest.fixture
 def phone(person):
     """His cosign app, with a certificate."""
-    phone = Phone(person)
-    phone.activate(cosign.issue_activation_code(person).code)
-    return phone
+    return activated_phone(person)
 
 
 @pytest.fixture
